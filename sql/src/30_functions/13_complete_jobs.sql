@@ -1,0 +1,14 @@
+-- Admin: delete jobs that are not locked (graphile-worker 0.18 contract).
+create function graphile_worker.complete_jobs(job_ids bigint[])
+returns setof graphile_worker._private_jobs
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+  delete from graphile_worker._private_jobs as jobs
+  where jobs.id = any(job_ids)
+    and (jobs.locked_at is null or jobs.locked_at < now() - interval '4 hours')
+  returning *;
+$$;
+
+comment on function graphile_worker.complete_jobs(bigint[]) is
+  'Admin: mark jobs as done by deleting them; jobs locked by a worker (within 4 hours) are left alone. Returns the deleted rows.';

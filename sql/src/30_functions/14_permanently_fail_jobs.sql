@@ -1,0 +1,18 @@
+-- Admin: stop retrying jobs that are not locked (graphile-worker 0.18 contract).
+create function graphile_worker.permanently_fail_jobs(job_ids bigint[], error_message text default null)
+returns setof graphile_worker._private_jobs
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+  update graphile_worker._private_jobs as jobs
+  set
+    last_error = coalesce(error_message, 'Manually marked as failed'),
+    attempts = jobs.max_attempts,
+    updated_at = now()
+  where jobs.id = any(job_ids)
+    and (jobs.locked_at is null or jobs.locked_at < now() - interval '4 hours')
+  returning *;
+$$;
+
+comment on function graphile_worker.permanently_fail_jobs(bigint[], text) is
+  'Admin: mark jobs as permanently failed (attempts = max_attempts, last_error set); locked jobs are left alone. Returns the changed rows.';

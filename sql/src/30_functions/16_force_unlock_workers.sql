@@ -1,0 +1,18 @@
+-- Admin: clear every job and queue lock held by these worker ids (graphile-worker 0.18
+-- contract). Attempts are not refunded: the interrupted attempt counts.
+create function graphile_worker.force_unlock_workers(worker_ids text[])
+returns void
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+  update graphile_worker._private_jobs as jobs
+  set locked_at = null, locked_by = null
+  where jobs.locked_by = any(worker_ids);
+
+  update graphile_worker._private_job_queues as job_queues
+  set locked_at = null, locked_by = null
+  where job_queues.locked_by = any(worker_ids);
+$$;
+
+comment on function graphile_worker.force_unlock_workers(text[]) is
+  'Admin: unlock all jobs and queues locked by these worker ids (e.g. after a crash); the interrupted attempt still counts.';

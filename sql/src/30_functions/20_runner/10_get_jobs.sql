@@ -1,0 +1,108 @@
+-- Claim up to batch_size runnable jobs of the given tasks for one worker, in one statement.
+create function graphile_worker.get_jobs(
+  worker_id text,
+  task_identifiers text[],
+  batch_size integer default 1,
+  forbidden_flags text[] default null,
+  now timestamptz default now()
+)
+returns table (
+  id bigint,
+  task_identifier text,
+  queue_name text,
+  payload json,
+  priority smallint,
+  run_at timestamptz,
+  attempts smallint,
+  max_attempts smallint,
+  key text,
+  flags jsonb,
+  revision integer,
+  created_at timestamptz,
+  locked_at timestamptz,
+  job_queue_id integer
+)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_task_ids integer[];
+  v_flags text[] := case when cardinality(forbidden_flags) > 0 then forbidden_flags end;
+  v_now timestamptz := get_jobs.now;
+begin
+  perform graphile_worker._private_check_worker_id(get_jobs.worker_id);
+  if batch_size is null or batch_size < 1 or batch_size > 10000 then
+    raise exception 'batch_size must be between 1 and 10000, not %', coalesce(batch_size::text, 'null')
+      using errcode = 'GWA02',
+      detail = 'batch_size is the most jobs one call claims.',
+      hint = 'Claim 1 job, or a batch of a few hundred at most.';
+  end if;
+  if v_now is null then
+    raise exception 'now must not be null'
+      using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
+  end if;
+
+  select array_agg(t.id) into v_task_ids
+  from graphile_worker._private_tasks as t
+  where t.identifier = any(task_identifiers);
+  if v_task_ids is null then
+    return;
+  end if;
+
+  return query
+  with candidates as (
+    select jobs.id, jobs.job_queue_id, jobs.priority, jobs.run_at
+    from graphile_worker._private_jobs as jobs
+    where jobs.is_available = true
+      and jobs.run_at <= v_now
+      and jobs.task_id = any(v_task_ids)
+      and (
+        jobs.job_queue_id is null
+        or jobs.job_queue_id in (
+          select q.id
+          from graphile_worker._private_job_queues as q
+          where q.is_available = true
+          for update skip locked
+        )
+      )
+      and (v_flags is null or (jobs.flags ?| v_flags) is not true)
+    order by jobs.priority, jobs.run_at
+    limit batch_size
+    for update of jobs skip locked
+  ),
+  -- At most one job per named queue per batch (upstream #621): the queue row is locked with
+  -- its first job, and the queue stays locked until that job is done.
+  chosen as (
+    select distinct on (c.job_queue_id, case when c.job_queue_id is null then c.id end)
+      c.id, c.job_queue_id
+    from candidates as c
+    order by c.job_queue_id, case when c.job_queue_id is null then c.id end, c.priority, c.run_at
+  ),
+  locked_queues as (
+    update graphile_worker._private_job_queues as q
+    set locked_by = get_jobs.worker_id, locked_at = v_now
+    from chosen
+    where q.id = chosen.job_queue_id
+    returning q.id, q.queue_name
+  ),
+  claimed as (
+    update graphile_worker._private_jobs as jobs
+    set attempts = jobs.attempts + 1, locked_by = get_jobs.worker_id, locked_at = v_now
+    from chosen
+    where jobs.id = chosen.id
+    returning jobs.*
+  )
+  select
+    claimed.id, t.identifier, lq.queue_name, claimed.payload, claimed.priority, claimed.run_at,
+    claimed.attempts, claimed.max_attempts, claimed.key, claimed.flags, claimed.revision,
+    claimed.created_at, claimed.locked_at, claimed.job_queue_id
+  from claimed
+  join graphile_worker._private_tasks as t on t.id = claimed.task_id
+  left join locked_queues as lq on lq.id = claimed.job_queue_id
+  order by claimed.priority, claimed.run_at, claimed.id;
+end;
+$$;
+
+comment on function graphile_worker.get_jobs(text, text[], integer, text[], timestamptz) is
+  'Runner: claim up to batch_size runnable jobs of these tasks for worker_id, ordered by priority then run_at; FOR UPDATE SKIP LOCKED, at most one job per named queue per call (the queue stays locked until that job is reported), jobs with any forbidden flag skipped, attempts counted at checkout.';

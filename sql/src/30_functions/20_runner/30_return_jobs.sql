@@ -1,0 +1,35 @@
+-- Give back jobs a worker claimed but did not start (local-queue TTL, shutdown).
+create function graphile_worker.return_jobs(
+  worker_id text,
+  job_ids bigint[],
+  now timestamptz default now()
+)
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count integer;
+begin
+  perform graphile_worker._private_check_worker_id(return_jobs.worker_id);
+
+  with returned as (
+    update graphile_worker._private_jobs as jobs
+    set attempts = greatest(0, jobs.attempts - 1), locked_by = null, locked_at = null
+    where jobs.id = any(job_ids)
+      and jobs.locked_by = return_jobs.worker_id
+    returning jobs.id, jobs.job_queue_id
+  ),
+  unlocked as (
+    update graphile_worker._private_job_queues as q
+    set locked_by = null, locked_at = null
+    where q.locked_by = return_jobs.worker_id
+      and q.id in (select r.job_queue_id from returned as r)
+  )
+  select count(*) into v_count from returned;
+  return v_count;
+end;
+$$;
+
+comment on function graphile_worker.return_jobs(text, bigint[], timestamptz) is
+  'Runner: give back claimed jobs that were never started: the attempt is refunded and the job and its queue are unlocked. Only rows locked by worker_id are touched. Returns how many jobs were returned.';

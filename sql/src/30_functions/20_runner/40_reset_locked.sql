@@ -1,0 +1,37 @@
+-- The stale-lock sweep (upstream's resetLocked): locks older than the threshold (4 hours by
+-- default, as in graphile-worker) are cleared on jobs and queues.
+create function graphile_worker.reset_locked(
+  older_than interval default interval '4 hours',
+  now timestamptz default now()
+)
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_now timestamptz := reset_locked.now;
+  v_count integer;
+begin
+  if older_than is null or older_than < interval '0' or v_now is null then
+    raise exception 'older_than must be a non-negative interval and now must not be null'
+      using errcode = 'GWA02',
+      detail = format('older_than was %s, now was %s.',
+        coalesce(older_than::text, 'null'), coalesce(v_now::text, 'null')),
+      hint = 'Leave both out for the 4-hour rule at the current time.';
+  end if;
+
+  update graphile_worker._private_jobs as jobs
+  set locked_at = null, locked_by = null, run_at = greatest(jobs.run_at, v_now)
+  where jobs.locked_at < v_now - older_than;
+  get diagnostics v_count = row_count;
+
+  update graphile_worker._private_job_queues as q
+  set locked_at = null, locked_by = null
+  where q.locked_at < v_now - older_than;
+
+  return v_count;
+end;
+$$;
+
+comment on function graphile_worker.reset_locked(interval, timestamptz) is
+  'Runner/admin: unlock jobs and queues locked for longer than older_than (default 4 hours, the graphile-worker rule); such jobs run again from greatest(run_at, now); attempts are not refunded. Returns the number of jobs unlocked.';

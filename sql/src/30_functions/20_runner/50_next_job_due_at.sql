@@ -1,0 +1,66 @@
+-- When does the next not-yet-due job of these tasks become runnable? Lets a runner sleep until
+-- exactly then instead of polling blindly. Uses the (priority, run_at) index once per distinct
+-- priority (a skip scan), not a scan of all future jobs.
+create function graphile_worker.next_job_due_at(
+  task_identifiers text[],
+  forbidden_flags text[] default null,
+  now timestamptz default now()
+)
+returns timestamptz
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task_ids integer[];
+  v_flags text[] := case when cardinality(forbidden_flags) > 0 then forbidden_flags end;
+  v_now timestamptz := next_job_due_at.now;
+  v_result timestamptz;
+begin
+  select array_agg(t.id) into v_task_ids
+  from graphile_worker._private_tasks as t
+  where t.identifier = any(task_identifiers);
+  if v_task_ids is null or v_now is null then
+    return null;
+  end if;
+
+  with recursive priorities as (
+    (
+      select jobs.priority
+      from graphile_worker._private_jobs as jobs
+      where jobs.is_available = true
+      order by jobs.priority
+      limit 1
+    )
+    union all
+    select (
+      select jobs.priority
+      from graphile_worker._private_jobs as jobs
+      where jobs.is_available = true and jobs.priority > p.priority
+      order by jobs.priority
+      limit 1
+    )
+    from priorities as p
+    where p.priority is not null
+  )
+  select min((
+    select jobs.run_at
+    from graphile_worker._private_jobs as jobs
+    where jobs.is_available = true
+      and jobs.priority = p.priority
+      and jobs.run_at > v_now
+      and jobs.task_id = any(v_task_ids)
+      and (v_flags is null or (jobs.flags ?| v_flags) is not true)
+    order by jobs.run_at
+    limit 1
+  ))
+  into v_result
+  from priorities as p
+  where p.priority is not null;
+
+  return v_result;
+end;
+$$;
+
+comment on function graphile_worker.next_job_due_at(text[], text[], timestamptz) is
+  'Runner: the earliest run_at after now of an available job of these tasks (jobs with a forbidden flag ignored), or null; a runner sleeps until then (bounded by its poll interval).';

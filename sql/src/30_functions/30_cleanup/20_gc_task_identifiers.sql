@@ -1,0 +1,28 @@
+create function graphile_worker.gc_task_identifiers(
+  keep text[] default null,
+  wait interval default interval '5 seconds'
+)
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count integer;
+begin
+  if not graphile_worker._private_gc_lock(wait) then
+    raise exception 'gc_task_identifiers could not start: enqueuing transactions are still open after %', wait
+      using errcode = 'GWA04',
+      detail = 'Garbage collection waits for transactions that enqueued jobs to finish, so it never deletes a task an enqueuer is about to use.',
+      hint = 'Run it again later, or pass a longer wait.';
+  end if;
+
+  delete from graphile_worker._private_tasks as t
+  where not exists (select 1 from graphile_worker._private_jobs as jobs where jobs.task_id = t.id)
+    and (keep is null or t.identifier <> all(keep));
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+
+comment on function graphile_worker.gc_task_identifiers(text[], interval) is
+  'Admin cleanup: delete task identifiers that no job references (except those in keep). Safe while enqueuers and gw_runner runners run (Node workers cache task ids: do not run it while they run). Returns how many were deleted.';
