@@ -23,7 +23,8 @@ PGUSER = os.environ.get("GW_TEST_PGUSER", "postgres")
 
 
 def _install_extension(**kwargs: Any) -> None:
-    with psycopg.connect(**kwargs, autocommit=True) as conn:
+    kwargs["autocommit"] = True
+    with psycopg.connect(**kwargs) as conn:
         conn.execute("create extension graphile_worker")
 
 
