@@ -1,0 +1,17 @@
+create function graphile_worker.heartbeat(worker_id text, now timestamptz default now())
+returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform graphile_worker._private_check_worker_id(heartbeat.worker_id);
+
+  update graphile_worker._private_workers as w
+  set last_heartbeat_at = greatest(w.last_heartbeat_at, coalesce(heartbeat.now, now()))
+  where w.worker_id = heartbeat.worker_id;
+  return found;
+end;
+$$;
+
+comment on function graphile_worker.heartbeat(text, timestamptz) is
+  'Recovery: record that a registered runner is alive. Returns false when the worker is not registered (it was swept as stale: its jobs were released; it must re-register and must not assume it still holds them).';

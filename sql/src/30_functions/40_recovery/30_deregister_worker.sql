@@ -1,0 +1,16 @@
+create function graphile_worker.deregister_worker(worker_id text)
+returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform graphile_worker._private_check_worker_id(deregister_worker.worker_id);
+
+  delete from graphile_worker._private_workers as w
+  where w.worker_id = deregister_worker.worker_id;
+  return found;
+end;
+$$;
+
+comment on function graphile_worker.deregister_worker(text) is
+  'Recovery: remove a runner at clean shutdown (after it returned or reported its jobs). Returns false when it was not registered.';
