@@ -3,12 +3,15 @@
 --  * keyed specs take per-key advisory locks and are retried when a worker claims the keyed job
 --    between the detach step and the upsert, so a keyed spec always returns its row (#580);
 --  * specs without keys take a plain insert (no ON CONFLICT, no detach step).
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.add_jobs(
   specs graphile_worker.job_spec[],
   job_key_preserve_run_at boolean default false
 )
 returns setof graphile_worker._private_jobs
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -2,6 +2,8 @@
 -- common case, kept to one insert); keyed modes replace and preserve_run_at go through
 -- add_jobs (per-key locks, never a null row); unsafe_dedupe returns the existing keyed job
 -- unchanged (revision bumped), whatever its state.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.add_job(
   identifier text,
   payload json default null,
@@ -15,6 +17,7 @@ create function graphile_worker.add_job(
 )
 returns graphile_worker._private_jobs
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -1,8 +1,11 @@
 -- Remove a pending job by key (graphile-worker 0.18 contract). A job that is running cannot be
 -- removed: it loses its key and will not be retried.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.remove_job(job_key text)
 returns graphile_worker._private_jobs
 language plpgsql
+security definer
 strict
 set search_path = pg_catalog, pg_temp
 as $$

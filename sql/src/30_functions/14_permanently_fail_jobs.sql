@@ -1,7 +1,10 @@
 -- Admin: stop retrying jobs that are not locked (graphile-worker 0.18 contract).
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.permanently_fail_jobs(job_ids bigint[], error_message text default null)
 returns setof graphile_worker._private_jobs
 language sql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
   update graphile_worker._private_jobs as jobs

@@ -1,5 +1,7 @@
 -- Admin: change run_at / priority / attempts / max_attempts of jobs that are not locked
 -- (graphile-worker 0.18 contract); a null argument keeps the current value.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.reschedule_jobs(
   job_ids bigint[],
   run_at timestamptz default null,
@@ -9,6 +11,7 @@ create function graphile_worker.reschedule_jobs(
 )
 returns setof graphile_worker._private_jobs
 language sql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
   update graphile_worker._private_jobs as jobs

@@ -1,8 +1,11 @@
 -- Admin: clear every job and queue lock held by these worker ids (graphile-worker 0.18
 -- contract). Attempts are not refunded: the interrupted attempt counts.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.force_unlock_workers(worker_ids text[])
 returns void
 language sql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
   update graphile_worker._private_jobs as jobs

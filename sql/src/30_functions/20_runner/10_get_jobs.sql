@@ -1,4 +1,6 @@
 -- Claim up to batch_size runnable jobs of the given tasks for one worker, in one statement.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.get_jobs(
   worker_id text,
   task_identifiers text[],
@@ -23,6 +25,7 @@ returns table (
   job_queue_id integer
 )
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 #variable_conflict use_column

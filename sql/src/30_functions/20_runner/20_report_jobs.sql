@@ -2,6 +2,8 @@
 -- are scheduled for retry with graphile-worker's backoff (or failed for good). Only rows still
 -- locked by this worker are touched, so a worker whose jobs were swept and re-claimed by
 -- another never deletes or changes what the other now runs.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.report_jobs(
   worker_id text,
   completed_job_ids bigint[] default null,
@@ -16,6 +18,7 @@ returns table (
   run_at timestamptz
 )
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 #variable_conflict use_column

@@ -1,4 +1,6 @@
 -- Give back jobs a worker claimed but did not start (local-queue TTL, shutdown).
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.return_jobs(
   worker_id text,
   job_ids bigint[],
@@ -6,12 +8,17 @@ create function graphile_worker.return_jobs(
 )
 returns integer
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_count integer;
 begin
   perform graphile_worker._private_check_worker_id(return_jobs.worker_id);
+  if return_jobs.now is null then
+    raise exception 'now must not be null'
+      using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
+  end if;
 
   with returned as (
     update graphile_worker._private_jobs as jobs

@@ -1,23 +1,32 @@
 -- The stale-lock sweep (upstream's resetLocked): locks older than the threshold (4 hours by
 -- default, as in graphile-worker) are cleared on jobs and queues.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.reset_locked(
   older_than interval default interval '4 hours',
   now timestamptz default now()
 )
 returns integer
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := reset_locked.now;
   v_count integer;
 begin
-  if older_than is null or older_than < interval '0' or v_now is null then
-    raise exception 'older_than must be a non-negative interval and now must not be null'
-      using errcode = 'GWA02',
+  if older_than is null or v_now is null then
+    raise exception 'older_than and now must not be null'
+      using errcode = 'GWA01',
       detail = format('older_than was %s, now was %s.',
         coalesce(older_than::text, 'null'), coalesce(v_now::text, 'null')),
       hint = 'Leave both out for the 4-hour rule at the current time.';
+  end if;
+  if older_than < interval '0' then
+    raise exception 'older_than must not be negative, not %', older_than
+      using errcode = 'GWA02',
+      detail = 'Locks older than older_than are cleared; a negative age would clear locks taken in the future.',
+      hint = 'Leave it out for the 4-hour rule, or pass a positive interval.';
   end if;
 
   update graphile_worker._private_jobs as jobs

@@ -1,6 +1,8 @@
 -- When does the next not-yet-due job of these tasks become runnable? Lets a runner sleep until
 -- exactly then instead of polling blindly. Uses the (priority, run_at) index once per distinct
 -- priority (a skip scan), not a scan of all future jobs.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.next_job_due_at(
   task_identifiers text[],
   forbidden_flags text[] default null,
@@ -8,6 +10,7 @@ create function graphile_worker.next_job_due_at(
 )
 returns timestamptz
 language plpgsql
+security definer
 stable
 set search_path = pg_catalog, pg_temp
 as $$
@@ -17,10 +20,15 @@ declare
   v_now timestamptz := next_job_due_at.now;
   v_result timestamptz;
 begin
+  if v_now is null then
+    raise exception 'now must not be null'
+      using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
+  end if;
+
   select array_agg(t.id) into v_task_ids
   from graphile_worker._private_tasks as t
   where t.identifier = any(task_identifiers);
-  if v_task_ids is null or v_now is null then
+  if v_task_ids is null then
     return null;
   end if;
 

@@ -1,9 +1,12 @@
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.gc_task_identifiers(
   keep text[] default null,
   wait interval default interval '5 seconds'
 )
 returns integer
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare

@@ -1,3 +1,5 @@
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.register_worker(
   worker_id text,
   stale_after interval default interval '5 minutes',
@@ -6,6 +8,7 @@ create function graphile_worker.register_worker(
 )
 returns void
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 begin

@@ -1,6 +1,8 @@
 -- The stale-worker sweep. Any runner may call it; concurrent sweeps skip each other's worker
 -- rows (FOR UPDATE SKIP LOCKED), so each dead worker is processed once. A crash uses up the
 -- attempt (not refunded), so a job that kills every worker ends permanently failed.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.recover_stale_workers(
   recovery_delay interval default interval '0',
   now timestamptz default now()
@@ -11,6 +13,7 @@ returns table (
   jobs_recovered integer
 )
 language plpgsql
+security definer
 set search_path = pg_catalog, pg_temp
 as $$
 #variable_conflict use_column
