@@ -9,6 +9,7 @@ creates a template database with `CREATE EXTENSION graphile_worker` once per ses
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,10 +23,23 @@ PGPORT = int(os.environ.get("GW_TEST_PGPORT", "54329"))
 PGUSER = os.environ.get("GW_TEST_PGUSER", "postgres")
 
 
+# GW_TEST_INSTALL=standalone runs the suite against the standalone script (built by `make
+# standalone`) instead of CREATE EXTENSION: the same SQL, for servers without the extension.
+INSTALL = os.environ.get("GW_TEST_INSTALL", "extension")
+STANDALONE_SQL = Path(__file__).resolve().parents[1] / "build" / "graphile_worker-standalone.sql"
+
+
 def _install_extension(**kwargs: Any) -> None:
     kwargs["autocommit"] = True
     with psycopg.connect(**kwargs) as conn:
-        conn.execute("create extension graphile_worker")
+        if INSTALL == "standalone":
+            conn.execute(STANDALONE_SQL.read_text())  # type: ignore[call-overload]
+        else:
+            conn.execute("create extension graphile_worker")
+
+
+def pytest_report_header() -> str:
+    return f"graphile_worker installed with: {INSTALL}"
 
 
 postgresql_noproc = factories.postgresql_noproc(

@@ -14,7 +14,7 @@ as $$
   where p.pronamespace = 'graphile_worker'::regnamespace
     and p.proname = any (
       case level
-        when 'producer' then array['add_job', 'add_jobs', 'remove_job']
+        when 'producer' then array['add_job', 'add_jobs', 'remove_job', 'version']
         when 'runner' then array[
           'get_jobs', 'report_jobs', 'return_jobs', 'reset_locked', 'next_job_due_at',
           'register_worker', 'heartbeat', 'deregister_worker', 'recover_stale_workers',
