@@ -1,0 +1,307 @@
+"""add_job: defaults, job key modes and revisions, keyed jobs in every state (upstream's
+workerUtils.addJob, main.runTaskListOnce and batchJobs tests, plus reference section 7.3)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+from helpers import scalar
+from jobs_helpers import add_job, get_jobs, job, jobs, report_jobs, seq_last_values
+
+
+def test_add_job_applies_upstream_defaults(db: psycopg.Connection) -> None:
+    now = scalar(db, "select now()")
+    row = add_job(db, "job1")
+    assert row is not None
+    assert row["payload"] == {}
+    assert row["priority"] == 0
+    assert row["attempts"] == 0
+    assert row["max_attempts"] == 25
+    assert row["job_queue_id"] is None
+    assert row["key"] is None
+    assert row["flags"] is None
+    assert row["revision"] == 0
+    assert row["last_error"] is None
+    assert row["locked_at"] is None and row["locked_by"] is None
+    assert row["is_available"] is True
+    assert row["run_at"] >= now
+    [stored] = jobs(db)
+    assert stored["task_identifier"] == "job1"
+    assert stored["queue_name"] is None
+
+
+def test_add_job_stores_all_arguments(db: psycopg.Connection) -> None:
+    run_at = scalar(db, "select now() + interval '1 hour'")
+    row = add_job(
+        db, "job2", payload={"b": [1, 2]}, queue_name="q1", run_at=run_at, max_attempts=3,
+        job_key="k1", priority=-5, flags=["a", "b"],
+    )
+    assert row is not None
+    [stored] = jobs(db)
+    assert stored["id"] == row["id"]
+    assert stored["payload"] == {"b": [1, 2]}
+    assert stored["queue_name"] == "q1"
+    assert stored["run_at"] == run_at
+    assert stored["max_attempts"] == 3
+    assert stored["key"] == "k1"
+    assert stored["priority"] == -5
+    assert stored["flags"] == {"a": True, "b": True}
+
+
+def test_add_job_keeps_json_payload_text_as_given(db: psycopg.Connection) -> None:
+    # payload is json, not jsonb: key order and duplicate keys are preserved.
+    text = scalar(
+        db,
+        "select (graphile_worker.add_job('job1', payload => '{\"b\":1,\"a\":2,\"b\":3}')).payload::text",
+    )
+    assert text == '{"b":1,"a":2,"b":3}'
+
+
+def test_add_job_same_key_four_times_leaves_one_job_revision_3(db: psycopg.Connection) -> None:
+    for i in range(1, 5):
+        add_job(db, "job3", payload={"a": i}, job_key="UNIQUE")
+    [stored] = jobs(db)
+    assert stored["payload"] == {"a": 4}
+    assert stored["revision"] == 3
+    assert stored["key"] == "UNIQUE"
+
+
+def test_add_job_key_modes_sequence_matches_upstream(db: psycopg.Connection) -> None:
+    base = scalar(db, "select date_trunc('second', now()) + interval '1 day'")
+    run_at = [base + timedelta(minutes=i) for i in range(5)]
+
+    first = add_job(db, "job3", payload={"a": 1}, job_key="UNIQUE", run_at=run_at[1],
+                    job_key_mode="replace")
+    assert first is not None
+    assert (first["revision"], first["run_at"], first["payload"]) == (0, run_at[1], {"a": 1})
+
+    second = add_job(db, "job3", payload={"a": 2}, job_key="UNIQUE", run_at=run_at[2],
+                     job_key_mode="preserve_run_at")
+    assert second is not None
+    assert second["id"] == first["id"]
+    assert (second["revision"], second["run_at"], second["payload"]) == (1, run_at[1], {"a": 2})
+
+    third = add_job(db, "job3", payload={"a": 3}, job_key="UNIQUE", run_at=run_at[3],
+                    job_key_mode="unsafe_dedupe")
+    assert third is not None
+    assert third["id"] == first["id"]
+    assert (third["revision"], third["run_at"], third["payload"]) == (2, run_at[1], {"a": 2})
+
+    fourth = add_job(db, "job3", payload={"a": 4}, job_key="UNIQUE", run_at=run_at[4],
+                     job_key_mode="replace")
+    assert fourth is not None
+    assert fourth["id"] == first["id"]
+    assert (fourth["revision"], fourth["run_at"], fourth["payload"]) == (3, run_at[4], {"a": 4})
+    assert len(jobs(db)) == 1
+
+
+def test_add_job_keyed_update_of_pending_job_keeps_id(db: psycopg.Connection) -> None:
+    run_at = scalar(db, "select now() + interval '1 hour'")
+    first = add_job(db, "job3", payload={"a": "1"}, job_key="abc")
+    second = add_job(db, "job3", payload={"a": "2"}, job_key="abc", run_at=run_at)
+    assert first is not None and second is not None
+    assert second["id"] == first["id"]
+    [stored] = jobs(db)
+    assert stored["payload"] == {"a": "2"}
+    assert stored["run_at"] == run_at
+
+
+def test_add_job_key_resets_details_not_specified(db: psycopg.Connection) -> None:
+    run_at = scalar(db, "select now() + interval '1 hour'")
+    first = add_job(db, "job3", payload={"a": 1}, queue_name="q", max_attempts=3, job_key="abc",
+                    priority=4, flags=["x"], run_at=run_at)
+    assert first is not None
+    second = add_job(db, "job3", job_key="abc")
+    assert second is not None and second["id"] == first["id"]
+    [stored] = jobs(db)
+    assert stored["payload"] == {}
+    assert stored["max_attempts"] == 25
+    assert stored["queue_name"] is None
+    assert stored["priority"] == 0
+    assert stored["flags"] is None
+    assert stored["run_at"] < run_at
+
+    third = add_job(db, "job2", job_key="abc", queue_name="other", run_at=run_at,
+                    max_attempts=100)
+    assert third is not None and third["id"] == first["id"]
+    [stored] = jobs(db)
+    assert stored["task_identifier"] == "job2"
+    assert stored["queue_name"] == "other"
+    assert stored["run_at"] == run_at
+    assert stored["max_attempts"] == 100
+    assert stored["revision"] == 2
+
+
+def test_add_job_key_after_completion_creates_new_job(db: psycopg.Connection) -> None:
+    first = add_job(db, "job3", payload={"a": "first"}, job_key="abc")
+    assert first is not None
+    [claimed] = get_jobs(db, "w1", ["job3"])
+    assert report_jobs(db, "w1", completed_job_ids=[claimed["id"]])[first["id"]]["outcome"] == (
+        "completed"
+    )
+    second = add_job(db, "job3", payload={"a": "second"}, job_key="abc")
+    assert second is not None and second["id"] != first["id"]
+    assert [j["payload"] for j in jobs(db)] == [{"a": "second"}]
+
+
+def test_add_job_key_while_running_creates_new_job(db: psycopg.Connection) -> None:
+    first = add_job(db, "job3", payload={"a": "first"}, job_key="abc")
+    assert first is not None
+    [claimed] = get_jobs(db, "w1", ["job3"])
+    second = add_job(db, "job3", payload={"a": "second"}, job_key="abc")
+    assert second is not None and second["id"] != first["id"]
+    running = job(db, first["id"])
+    # The running job loses its key and will not be retried if it fails.
+    assert running["key"] is None
+    assert running["attempts"] == running["max_attempts"]
+    assert running["locked_by"] == "w1"
+    assert second["key"] == "abc" and second["attempts"] == 0
+
+    # After the first job completes, the same worker picks up the second.
+    report_jobs(db, "w1", completed_job_ids=[claimed["id"]])
+    [next_job] = get_jobs(db, "w1", ["job3"])
+    assert next_job["id"] == second["id"]
+    assert next_job["payload"] == {"a": "second"}
+
+
+def test_add_job_key_of_permanently_failed_job_creates_new_job(db: psycopg.Connection) -> None:
+    first = add_job(db, "job3", payload={"a": 1}, job_key="abc", max_attempts=1)
+    assert first is not None
+    [claimed] = get_jobs(db, "w1", ["job3"])
+    outcome = report_jobs(db, "w1", failures=[{"id": claimed["id"], "message": "boom"}])
+    assert outcome[first["id"]]["outcome"] == "permanently_failed"
+
+    second = add_job(db, "job3", payload={"a": 2}, job_key="abc")
+    assert second is not None and second["id"] != first["id"]
+    old = job(db, first["id"])
+    assert old["key"] is None
+    assert old["last_error"] == "boom"
+    assert old["attempts"] == old["max_attempts"] == 1
+    assert second["key"] == "abc" and second["payload"] == {"a": 2}
+    assert second["attempts"] == 0 and second["last_error"] is None
+
+
+def test_add_job_key_of_job_pending_retry_resets_same_job(db: psycopg.Connection) -> None:
+    first = add_job(db, "job3", payload={"a": 1}, job_key="abc")
+    assert first is not None
+    [claimed] = get_jobs(db, "w1", ["job3"])
+    report_jobs(db, "w1", failures=[{"id": claimed["id"], "message": "TEST_ERROR"}])
+    failed = job(db, first["id"])
+    assert failed["attempts"] == 1 and failed["last_error"] == "TEST_ERROR"
+
+    again = add_job(db, "job3", payload={"a": 2}, job_key="abc")
+    assert again is not None and again["id"] == first["id"]
+    assert again["attempts"] == 0
+    assert again["last_error"] is None
+    assert again["run_at"] <= scalar(db, "select now()")
+    [rerun] = get_jobs(db, "w1", ["job3"])
+    assert rerun["id"] == first["id"]
+
+
+def test_add_job_preserve_run_at_of_job_pending_retry_takes_new_run_at(
+    db: psycopg.Connection,
+) -> None:
+    # Upstream keeps run_at only while attempts = 0: a job waiting on a retry is reset and takes
+    # the new run_at even in preserve mode.
+    first = add_job(db, "job3", job_key="abc")
+    assert first is not None
+    [claimed] = get_jobs(db, "w1", ["job3"])
+    report_jobs(db, "w1", failures=[{"id": claimed["id"], "message": "x"}])
+    new_run_at = scalar(db, "select now() + interval '2 days'")
+    again = add_job(db, "job3", job_key="abc", run_at=new_run_at, job_key_mode="preserve_run_at")
+    assert again is not None
+    assert again["run_at"] == new_run_at
+    assert again["attempts"] == 0
+
+
+def test_add_job_unsafe_dedupe_returns_running_job_with_revision_bumped(
+    db: psycopg.Connection,
+) -> None:
+    first = add_job(db, "job3", payload={"a": 1}, job_key="abc")
+    assert first is not None
+    get_jobs(db, "w1", ["job3"])
+    running = job(db, first["id"])
+    dup = add_job(db, "job3", payload={"a": 2}, job_key="abc", job_key_mode="unsafe_dedupe")
+    assert dup is not None
+    assert dup["id"] == first["id"]
+    assert dup["revision"] == running["revision"] + 1
+    assert dup["payload"] == {"a": 1}
+    assert dup["locked_by"] == "w1"
+    assert dup["attempts"] == running["attempts"]
+    assert len(jobs(db)) == 1
+
+
+def test_add_job_unsafe_dedupe_returns_permanently_failed_job(db: psycopg.Connection) -> None:
+    first = add_job(db, "job3", job_key="abc", max_attempts=1)
+    assert first is not None
+    db.execute(
+        "update graphile_worker._private_jobs set attempts = 1, last_error = 'dead' where id = %s",
+        [first["id"]],
+    )
+    dup = add_job(db, "job3", job_key="abc", job_key_mode="unsafe_dedupe")
+    assert dup is not None
+    assert dup["id"] == first["id"] and dup["revision"] == 1 and dup["last_error"] == "dead"
+    assert len(jobs(db)) == 1
+
+
+def test_add_job_unsafe_dedupe_inserts_when_key_is_new(db: psycopg.Connection) -> None:
+    row = add_job(db, "job3", payload={"a": 1}, queue_name="q", job_key="new",
+                  job_key_mode="unsafe_dedupe", flags=["f"])
+    assert row is not None
+    [stored] = jobs(db)
+    assert stored["revision"] == 0
+    assert stored["queue_name"] == "q"
+    assert stored["flags"] == {"f": True}
+
+
+def test_add_job_array_payloads_with_same_key_are_concatenated(db: psycopg.Connection) -> None:
+    for i in (1, 2, 3):
+        add_job(db, "job3", payload=[{"a": i}], job_key="mykey")
+    [stored] = jobs(db)
+    assert stored["payload"] == [{"a": 1}, {"a": 2}, {"a": 3}]
+    assert stored["attempts"] == 0
+    assert stored["revision"] == 2
+
+
+def test_add_job_array_payload_replaces_object_payload(db: psycopg.Connection) -> None:
+    add_job(db, "job3", payload={"a": 1}, job_key="mykey")
+    add_job(db, "job3", payload=[{"a": 2}], job_key="mykey")
+    assert [j["payload"] for j in jobs(db)] == [[{"a": 2}]]
+    add_job(db, "job3", payload={"b": 3}, job_key="mykey")
+    assert [j["payload"] for j in jobs(db)] == [{"b": 3}]
+
+
+def test_add_job_invalid_key_mode_without_key_is_accepted(db: psycopg.Connection) -> None:
+    # As upstream: the mode is only checked when a key is given.
+    row = add_job(db, "job1", job_key_mode="not_a_mode")
+    assert row is not None
+    row = add_job(db, "job1", job_key="k", job_key_mode=None)
+    assert row is not None and row["key"] == "k"
+
+
+def test_add_job_null_key_mode_with_key_replaces_without_preserving_run_at(
+    db: psycopg.Connection,
+) -> None:
+    first_run_at = scalar(db, "select now() + interval '1 hour'")
+    second_run_at = scalar(db, "select now() + interval '2 hours'")
+    add_job(db, "job1", job_key="k", run_at=first_run_at)
+    row = add_job(db, "job1", job_key="k", run_at=second_run_at, job_key_mode=None)
+    assert row is not None and row["run_at"] == second_run_at and row["revision"] == 1
+
+
+@pytest.mark.parametrize("mode", ["replace", "preserve_run_at", "unsafe_dedupe", None])
+def test_add_job_existing_task_and_queue_burn_no_identity_value(
+    db: psycopg.Connection, mode: str | None
+) -> None:
+    kwargs = {} if mode is None else {"job_key": "k", "job_key_mode": mode}
+    add_job(db, "job1", queue_name="q", **kwargs)
+    before = seq_last_values(db)
+    for _ in range(3):
+        add_job(db, "job1", queue_name="q", **kwargs)
+    after = seq_last_values(db)
+    assert after["tasks_id_seq"] == before["tasks_id_seq"]
+    assert after["job_queues_id_seq"] == before["job_queues_id_seq"]
+    assert scalar(db, "select count(*) from graphile_worker._private_tasks") == 1
+    assert scalar(db, "select count(*) from graphile_worker._private_job_queues") == 1
