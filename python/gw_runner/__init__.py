@@ -1,0 +1,61 @@
+"""gw_runner: the Python runner and enqueue API of the graphile_worker PostgreSQL extension.
+
+- Enqueue from application code, inside your own transaction::
+
+      from gw_runner import add_job
+      add_job(conn, "send_email", {"to": "ada@example.com"})
+
+- Write handlers in a task file and run them with ``python -m gw_runner tasks.py``::
+
+      from gw_runner import task
+
+      @task
+      async def send_email(payload, ctx):
+          ...
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._context import AbortSignal, JobContext
+from ._enqueue import JobSpec, add_job, add_job_async, add_jobs, add_jobs_async
+from ._job import Job
+from ._loader import load_task_file, task
+from ._settings import WorkerSettings
+from ._worker import Worker
+from .errors import (
+    ConfigurationError,
+    DatabaseError,
+    GraphileWorkerError,
+    PermanentFailure,
+    RetryLater,
+    TaskFileError,
+)
+
+try:
+    __version__ = version("gw_runner")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.1.0"
+
+__all__ = [
+    "AbortSignal",
+    "ConfigurationError",
+    "DatabaseError",
+    "GraphileWorkerError",
+    "Job",
+    "JobContext",
+    "JobSpec",
+    "PermanentFailure",
+    "RetryLater",
+    "TaskFileError",
+    "Worker",
+    "WorkerSettings",
+    "__version__",
+    "add_job",
+    "add_job_async",
+    "add_jobs",
+    "add_jobs_async",
+    "load_task_file",
+    "task",
+]

@@ -1,0 +1,378 @@
+"""``gw-runner`` / ``python -m gw_runner``: run the handlers of a task file.
+
+Exit codes: 0 clean exit, 1 runtime failure, 2 usage error (bad option, bad task file).
+Every option can also come from a ``GW_RUNNER_<OPTION>`` environment variable; the command
+line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ._loader import load_task_file
+from ._settings import (
+    DEFAULT_LOCAL_QUEUE_TTL,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_REPORT_DELAY,
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    MAX_BATCH_SIZE,
+    WorkerSettings,
+)
+from ._worker import Worker
+from .errors import ConfigurationError, TaskFileError
+
+PROG = "gw-runner"
+ENV_PREFIX = "GW_RUNNER_"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+
+log = logging.getLogger("gw_runner.cli")
+
+
+class UsageError(Exception):
+    """A bad option value or environment variable (exit code 2)."""
+
+
+# --- value parsers ----------------------------------------------------------------------------
+
+
+def _positive_int(text: str, *, low: int = 1, high: int = 1000) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {text!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"must be from {low} to {high}, got {value}")
+    return value
+
+
+def _seconds(text: str, *, minimum: float = 0.0) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"must be a number of seconds >= {minimum:g}, got {text!r}")
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true/false (1/0, yes/no, on/off), got {text!r}")
+
+
+def _choice(choices: Sequence[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        lowered = text.strip().lower()
+        if lowered not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}")
+        return lowered
+
+    return parse
+
+
+def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return convert
+
+
+@dataclass(frozen=True)
+class _Option:
+    flags: tuple[str, ...]
+    dest: str
+    env: str
+    help: str
+    parse: Callable[[str], Any] | None = None  # None: a boolean switch
+    metavar: str | None = None
+    default: Any = None
+
+
+_OPTIONS: tuple[_Option, ...] = (
+    _Option(
+        ("-c", "--connection"), "connection", "CONNECTION",
+        "PostgreSQL connection string or URI (default: $DATABASE_URL, then libpq's PG* "
+        "variables)",
+        str, "CONNINFO",
+    ),
+    _Option(
+        ("-j", "--jobs"), "jobs", "JOBS", "how many jobs run at the same time (default: 1)",
+        _positive_int, "N", 1,
+    ),
+    _Option(
+        ("--once",), "once", "ONCE",
+        "run until nothing is runnable, then exit 0 (no LISTEN, no cron)",
+    ),
+    _Option(
+        ("--poll-interval",), "poll_interval", "POLL_INTERVAL",
+        "seconds between polls while idle; NOTIFY and the next job's due time wake the runner "
+        f"sooner (default: {DEFAULT_POLL_INTERVAL:g})",
+        lambda t: _seconds(t, minimum=0.01), "SECONDS", DEFAULT_POLL_INTERVAL,
+    ),
+    _Option(
+        ("--no-listen",), "no_listen", "NO_LISTEN",
+        "do not LISTEN for new jobs, only poll (for PgBouncer in transaction mode)",
+    ),
+    _Option(
+        ("--crontab",), "crontab", "CRONTAB",
+        "crontab file of recurring jobs (default: ./crontab if it exists)", str, "FILE",
+    ),
+    _Option(
+        ("--batch-size",), "batch_size", "BATCH_SIZE",
+        "most jobs claimed per call (default: max(2 x jobs, 50))",
+        lambda t: _positive_int(t, high=MAX_BATCH_SIZE), "N",
+    ),
+    _Option(
+        ("--local-queue-ttl",), "local_queue_ttl", "LOCAL_QUEUE_TTL",
+        "claimed jobs not started within this many seconds are returned to the queue "
+        f"(default: {DEFAULT_LOCAL_QUEUE_TTL:g})",
+        lambda t: _seconds(t, minimum=0.01), "SECONDS", DEFAULT_LOCAL_QUEUE_TTL,
+    ),
+    _Option(
+        ("--report-delay",), "report_delay", "REPORT_DELAY",
+        "outcomes are reported in batches at most this many seconds after the first one is "
+        f"ready (default: {DEFAULT_REPORT_DELAY:g})",
+        _seconds, "SECONDS", DEFAULT_REPORT_DELAY,
+    ),
+    _Option(
+        ("--shutdown-timeout",), "shutdown_timeout", "SHUTDOWN_TIMEOUT",
+        "on SIGTERM/SIGINT, running jobs get this many seconds to finish before they are "
+        f"failed (default: {DEFAULT_SHUTDOWN_TIMEOUT:g})",
+        _seconds, "SECONDS", DEFAULT_SHUTDOWN_TIMEOUT,
+    ),
+    _Option(
+        ("--no-prepared-statements",), "no_prepared_statements", "NO_PREPARED_STATEMENTS",
+        "do not prepare statements (PgBouncer in transaction mode before 1.21)",
+    ),
+    _Option(
+        ("--log-level",), "log_level", "LOG_LEVEL",
+        f"log level: {', '.join(LOG_LEVELS)} (default: info)",
+        _choice(LOG_LEVELS), "LEVEL", "info",
+    ),
+    _Option(
+        ("--log-format",), "log_format", "LOG_FORMAT",
+        "log format: text (human-readable) or json (one object per line) (default: text)",
+        _choice(LOG_FORMATS), "FORMAT", "text",
+    ),
+)
+
+
+def _env_default(option: _Option, environ: dict[str, str]) -> Any:
+    name = ENV_PREFIX + option.env
+    raw = environ.get(name)
+    if raw is None or (raw == "" and option.parse is not None):
+        return option.default if option.parse is not None else False
+    try:
+        return option.parse(raw) if option.parse is not None else _bool(raw)
+    except ValueError as e:
+        raise UsageError(f"environment variable {name}={raw!r}: {e}") from None
+
+
+def build_parser(environ: dict[str, str]) -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Run the task handlers of TASKS_FILE against the graphile_worker queue. Every "
+            "option can also be set with the environment variable shown in brackets; the "
+            "command line wins."
+        ),
+        epilog="Exit codes: 0 clean exit, 1 runtime failure, 2 usage error. "
+        "See docs/runner.md.",
+    )
+    parser.add_argument(
+        "tasks_file", nargs="?", metavar="TASKS_FILE",
+        default=environ.get(ENV_PREFIX + "TASKS_FILE") or None,
+        help=f"Python file with the task handlers [env {ENV_PREFIX}TASKS_FILE]",
+    )
+    for option in _OPTIONS:
+        env_name = ENV_PREFIX + option.env
+        default = _env_default(option, environ)
+        text = f"{option.help} [env {env_name}]"
+        if option.parse is None:
+            parser.add_argument(
+                *option.flags, dest=option.dest, action="store_true", default=default, help=text
+            )
+        else:
+            parser.add_argument(
+                *option.flags, dest=option.dest, type=_argparse_type(option.parse),
+                default=default, metavar=option.metavar, help=text,
+            )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> WorkerSettings:
+    connection = args.connection
+    if connection is None:
+        connection = environ.get("DATABASE_URL") or ""  # "" = libpq's PG* defaults
+    crontab = args.crontab
+    if crontab is None and os.path.isfile("crontab"):
+        crontab = "crontab"
+    elif crontab is not None and not os.path.isfile(crontab):
+        raise UsageError(f"crontab file {crontab}: no such file")
+    try:
+        return WorkerSettings(
+            connection=connection,
+            concurrency=args.jobs,
+            once=args.once,
+            poll_interval=args.poll_interval,
+            listen=not args.no_listen,
+            batch_size=args.batch_size,
+            local_queue_ttl=args.local_queue_ttl,
+            report_delay=args.report_delay,
+            shutdown_timeout=args.shutdown_timeout,
+            crontab=crontab,
+            prepared_statements=not args.no_prepared_statements,
+        )
+    except ConfigurationError as e:
+        raise UsageError(str(e)) from None
+
+
+# --- logging ----------------------------------------------------------------------------------
+
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class TextFormatter(logging.Formatter):
+    """``12:00:01.234 INFO  gw_runner.worker: message`` with ``[job 12 send_email]`` for job
+    records."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        t = datetime.fromtimestamp(record.created)
+        return t.strftime("%Y-%m-%d %H:%M:%S") + f".{int(record.msecs):03d}"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        if record.name == "gw_runner.job" and hasattr(record, "job_id"):
+            head, _, tail = text.partition(": ")
+            text = f"{head}: [job {record.job_id} {getattr(record, 'task', '?')}] {tail}"
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, the ``extra`` fields (job_id,
+    task, worker_id...) and exc (the traceback) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("gw_runner").setLevel(level.upper())
+    # handlers' own loggers (any name) follow the chosen level too
+    root.setLevel(level.upper())
+    logging.getLogger("psycopg").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("asyncio").setLevel(max(logging.WARNING, root.level))
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def _usage_error(parser: argparse.ArgumentParser | None, message: str) -> int:
+    if parser is not None:
+        parser.print_usage(sys.stderr)
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI entry point; returns the exit code."""
+    environ = dict(os.environ)
+    parser: argparse.ArgumentParser | None = None
+    try:
+        parser = build_parser(environ)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help, --version, or argparse's own usage errors
+            return e.code if isinstance(e.code, int) else 2
+        if not args.tasks_file:
+            return _usage_error(parser, f"the TASKS_FILE argument (or {ENV_PREFIX}TASKS_FILE) "
+                                "is required")
+        settings = settings_from_args(args, environ)
+    except UsageError as e:
+        return _usage_error(parser, str(e))
+    configure_logging(args.log_level, args.log_format)
+    try:
+        tasks = load_task_file(args.tasks_file)
+    except TaskFileError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        worker = Worker(tasks, settings)
+    except ConfigurationError as e:
+        return _usage_error(parser, str(e))
+    try:
+        code = asyncio.run(_run(worker))
+    except KeyboardInterrupt:
+        code = 1
+    except Exception:
+        log.critical("the runner failed:\n%s", traceback.format_exc().rstrip())
+        code = 1
+    if worker.threads_busy:
+        # sync handlers abandoned at shutdown still run; do not wait for their threads
+        log.warning("exiting while abandoned sync handlers still run in their threads")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+async def _run(worker: Worker) -> int:
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, _on_signal, worker, sig)
+    try:
+        return await worker.run()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+def _on_signal(worker: Worker, sig: signal.Signals) -> None:
+    log.info("received %s", sig.name, extra={"worker_id": worker.worker_id})
+    worker.request_shutdown()

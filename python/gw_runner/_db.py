@@ -1,0 +1,230 @@
+"""Connections: opening them, telling a lost connection from an SQL error, and backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from ._job import Job
+from .errors import DatabaseError, error_from_psycopg
+
+log = logging.getLogger("gw_runner.db")
+
+T = TypeVar("T")
+
+#: SQLSTATEs after which the connection is unusable (server shutting down or restarting,
+#: connection failure) even if psycopg has not noticed yet.
+_RECONNECT_STATES = frozenset({"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001"})
+#: SQLSTATEs worth an immediate retry on the same connection.
+_RETRY_STATES = frozenset({"40001", "40P01"})
+#: SQLSTATEs of a connection attempt that retrying will not fix (bad credentials, no such
+#: database): the runner stops with an error instead of retrying for ever.
+FATAL_CONNECT_STATES = frozenset({"28000", "28P01", "3D000", "42501"})
+
+BACKOFF_BASE = 0.2
+BACKOFF_CAP = 30.0
+
+
+def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
+    """Capped exponential backoff with jitter: about base*2^attempt, at most cap, times a
+    random factor in [0.5, 1)."""
+    raw = min(cap, base * 2.0 ** min(attempt, 30))
+    return raw * (0.5 + random.random() / 2)
+
+
+def is_connection_error(exc: BaseException, conn: Any = None) -> bool:
+    """True when ``exc`` means the connection is gone (retry on a new connection)."""
+    if isinstance(exc, psycopg.InterfaceError | OSError):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    if conn is not None and (conn.closed or conn.broken):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state in _RECONNECT_STATES
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    return isinstance(exc, psycopg.Error) and getattr(exc, "sqlstate", None) in _RETRY_STATES
+
+
+def connect_kwargs(conninfo: str, *, application_name: str, prepare: bool) -> dict[str, Any]:
+    """Keyword arguments for ``AsyncConnection.connect``."""
+    kwargs: dict[str, Any] = {"autocommit": True}
+    try:
+        given = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        given = {}
+    if "application_name" not in given:
+        kwargs["application_name"] = application_name
+    if "connect_timeout" not in given:
+        kwargs["connect_timeout"] = 10
+    if not prepare:
+        kwargs["prepare_threshold"] = None
+    return kwargs
+
+
+class Channel:
+    """One connection of the runner, reopened with backoff whenever it is lost.
+
+    ``run(op)`` calls ``op(conn)``; if the connection is lost the operation is retried on a
+    new connection (so operations must be safe to repeat). SQL errors are mapped to
+    :class:`~gw_runner.errors.DatabaseError` and raised.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        conninfo: str,
+        *,
+        worker_id: str,
+        prepare: bool = True,
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.name = name
+        self._conninfo = conninfo
+        self._kwargs = connect_kwargs(
+            conninfo, application_name=f"gw_runner {name}", prepare=prepare
+        )
+        self._worker_id = worker_id
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._stopped = stopped
+        self._failures = 0
+        self._lock = asyncio.Lock()
+        self._interrupt = asyncio.Event()
+        self.max_delay = BACKOFF_CAP
+
+    def interrupt(self, max_delay: float = 1.0) -> None:
+        """Cut a backoff sleep short and keep later ones under ``max_delay`` (shutdown)."""
+        self.max_delay = max_delay
+        self._interrupt.set()
+
+    async def _sleep(self, delay: float) -> None:
+        if self._interrupt.is_set():
+            self._interrupt.clear()
+            return
+        try:
+            async with asyncio.timeout(delay):
+                await self._interrupt.wait()
+        except TimeoutError:
+            pass
+        self._interrupt.clear()
+
+    @property
+    def conn(self) -> psycopg.AsyncConnection[Any] | None:
+        return self._conn
+
+    async def connect(self, *, deadline: float | None = None) -> psycopg.AsyncConnection[Any]:
+        """Open the connection, retrying with backoff; raises on fatal errors (bad password,
+        no such database), when ``deadline`` (monotonic) passes, or when stopped."""
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        await self.close()
+        while True:
+            try:
+                self._conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
+            except psycopg.OperationalError as e:
+                if getattr(e, "sqlstate", None) in FATAL_CONNECT_STATES:
+                    raise error_from_psycopg(e) from e
+                self._failures += 1
+                delay = backoff_delay(self._failures, cap=self.max_delay)
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    raise DatabaseError(
+                        f"cannot connect ({self.name}): {_first_line(e)}"
+                    ) from e
+                if self._stopped():
+                    raise DatabaseError(f"stopped while reconnecting ({self.name})") from e
+                log.warning(
+                    "connection %s: cannot connect (%s); retrying in %.1f s (attempt %d)",
+                    self.name, _first_line(e), delay, self._failures,
+                    extra={"worker_id": self._worker_id},
+                )
+                await self._sleep(delay)
+                continue
+            if self._failures:
+                log.warning(
+                    "connection %s: reconnected after %d failed attempt(s)",
+                    self.name, self._failures, extra={"worker_id": self._worker_id},
+                )
+                self._failures = 0
+            return self._conn
+
+    async def run(
+        self,
+        op: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+        *,
+        deadline: float | None = None,
+    ) -> T:
+        """Run ``op`` on the connection, reconnecting and retrying while it is lost."""
+        async with self._lock:
+            return await self._run(op, deadline)
+
+    async def _run(
+        self,
+        op: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+        deadline: float | None,
+    ) -> T:
+        transient = 0
+        while True:
+            conn = await self.connect(deadline=deadline)
+            try:
+                return await op(conn)
+            except psycopg.Error as e:
+                if is_connection_error(e, conn):
+                    self._failures += 1
+                    await self.close()
+                    delay = backoff_delay(self._failures, cap=self.max_delay)
+                    if (deadline is not None and time.monotonic() + delay > deadline) or (
+                        self._stopped()
+                    ):
+                        raise DatabaseError(
+                            f"connection {self.name} lost: {_first_line(e)}"
+                        ) from e
+                    log.warning(
+                        "connection %s lost (%s); reconnecting in %.1f s (attempt %d)",
+                        self.name, _first_line(e), delay, self._failures,
+                        extra={"worker_id": self._worker_id},
+                    )
+                    await self._sleep(delay)
+                    continue
+                if is_transient_error(e) and transient < 10:
+                    transient += 1
+                    await asyncio.sleep(0.01 * transient * (1 + random.random()))
+                    continue
+                raise error_from_psycopg(e) from e
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:
+                pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().split("\n", 1)[0]
+    return text or type(exc).__name__
+
+
+def job_from_claim_row(row: tuple[Any, ...]) -> Job:
+    """A :class:`Job` from a row of ``_sql.GET_JOBS``."""
+    (id_, task, queue, payload, priority, run_at, attempts, max_attempts, key, flags, revision,
+     created_at, locked_at) = row
+    return Job(id_, task, queue, payload, priority, run_at, attempts, max_attempts, key, flags,
+               created_at, locked_at, revision)
+
+
+def job_from_enqueue_row(row: tuple[Any, ...], identifier: str, queue_name: str | None) -> Job:
+    """A :class:`Job` from a row of ``_sql.ADD_JOB``/``ADD_JOBS``."""
+    (id_, key, payload, priority, run_at, attempts, max_attempts, flags, created_at, locked_at,
+     revision, last_error) = row
+    return Job(id_, identifier, queue_name, payload, priority, run_at, attempts, max_attempts,
+               key, flags, created_at, locked_at, revision, last_error)

@@ -1,0 +1,100 @@
+"""Runner settings: one frozen dataclass shared by the CLI and the library's :class:`Worker`."""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import ConfigurationError
+
+DEFAULT_POLL_INTERVAL = 2.0
+DEFAULT_LOCAL_QUEUE_TTL = 300.0
+DEFAULT_REPORT_DELAY = 0.005
+DEFAULT_SHUTDOWN_TIMEOUT = 25.0
+MAX_BATCH_SIZE = 10_000  # get_jobs refuses more
+
+
+def make_worker_id() -> str:
+    """``gw-<host>-<pid>-<random hex>``, at most 128 characters (the column limit)."""
+    host = (socket.gethostname() or "host")[:80]
+    return f"gw-{host}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a :class:`~gw_runner.Worker` runs. Every field has a CLI option (see docs/runner.md).
+
+    - ``connection``: libpq connection string or URI; empty means libpq's defaults (``PG*``
+      environment variables).
+    - ``concurrency``: jobs run at the same time (async handlers as tasks, sync handlers on a
+      thread pool of this size).
+    - ``once``: run until nothing is runnable, then stop (no LISTEN, no cron).
+    - ``poll_interval``: seconds between polls when idle (a NOTIFY or the next job's due time
+      wakes the runner earlier).
+    - ``listen``: LISTEN for ``jobs:insert`` (turn off behind PgBouncer transaction pooling).
+    - ``batch_size``: most jobs claimed per ``get_jobs`` call; None means
+      ``max(2 * concurrency, 50)``.
+    - ``local_queue_ttl``: claimed jobs not started within this many seconds are returned.
+    - ``report_delay``: outcomes are reported in one call at most this many seconds after the
+      first one of a batch is ready (sooner when ``batch_size`` are ready or the runner idles).
+    - ``shutdown_timeout``: on SIGTERM/SIGINT, running jobs get this many seconds to finish.
+    - ``crontab``: path of a crontab file (scheduling is wired by the cron feature).
+    - ``forbidden_flags``: jobs having any of these flags are not claimed.
+    - ``prepared_statements``: let psycopg prepare repeated statements (turn off for
+      PgBouncer in transaction mode before 1.21).
+    - ``worker_id``: the id jobs are locked with; None makes ``gw-<host>-<pid>-<hex>``.
+    """
+
+    connection: str = ""
+    concurrency: int = 1
+    once: bool = False
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    listen: bool = True
+    batch_size: int | None = None
+    local_queue_ttl: float = DEFAULT_LOCAL_QUEUE_TTL
+    report_delay: float = DEFAULT_REPORT_DELAY
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    crontab: str | None = None
+    forbidden_flags: tuple[str, ...] | None = None
+    prepared_statements: bool = True
+    worker_id: str | None = None
+    reset_locked_interval: tuple[float, float] = field(default=(480.0, 600.0))
+
+    def __post_init__(self) -> None:
+        _check_int("concurrency", self.concurrency, 1, 1000)
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
+        _check_seconds("poll_interval", self.poll_interval, minimum=0.01)
+        _check_seconds("local_queue_ttl", self.local_queue_ttl, minimum=0.01)
+        _check_seconds("report_delay", self.report_delay, minimum=0.0)
+        _check_seconds("shutdown_timeout", self.shutdown_timeout, minimum=0.0)
+        if self.worker_id is not None and not 0 < len(self.worker_id) <= 128:
+            raise ConfigurationError("worker_id must have 1 to 128 characters")
+        if self.forbidden_flags is not None and isinstance(self.forbidden_flags, str):
+            raise ConfigurationError("forbidden_flags must be a sequence of strings")
+
+    @property
+    def effective_batch_size(self) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return min(MAX_BATCH_SIZE, max(2 * self.concurrency, 50))
+
+    def with_changes(self, **changes: Any) -> WorkerSettings:
+        return replace(self, **changes)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigurationError(f"{name} must be an integer from {low} to {high}, not {value!r}")
+
+
+def _check_seconds(name: str, value: Any, *, minimum: float) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < minimum:
+        raise ConfigurationError(
+            f"{name} must be a number of seconds >= {minimum:g}, not {value!r}"
+        )

@@ -1,0 +1,970 @@
+"""The runner: claim jobs in batches, run handlers, report outcomes in batches.
+
+One asyncio loop holds everything:
+
+- the *fetcher* claims batches with ``get_jobs`` into a local queue, when the queue runs low,
+  when a ``jobs:insert`` NOTIFY arrives, after outcomes were reported (a named queue may be
+  free again), or when the next scheduled job is due (``next_job_due_at``) or the poll
+  interval passes;
+- ``concurrency`` *slots* take jobs from the local queue; async handlers are awaited in the
+  slot, sync handlers run on a thread pool of the same size;
+- the *reporter* sends the outcomes with ``report_jobs``, one call per batch;
+- the *listener* keeps a LISTEN connection of its own; *housekeeping* returns claimed jobs
+  not started within the TTL and runs ``reset_locked`` every 8-10 minutes.
+
+Connections are reopened with capped exponential backoff and jitter whenever they are lost;
+outcomes that could not be reported are kept and sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+
+from . import _sql
+from ._context import JobContext
+from ._convert import PayloadError
+from ._db import (
+    FATAL_CONNECT_STATES,
+    Channel,
+    backoff_delay,
+    connect_kwargs,
+    is_connection_error,
+    job_from_claim_row,
+)
+from ._enqueue import JobSpec, add_job_async, add_jobs_async
+from ._job import Job
+from ._loader import TaskSpec, collect_tasks
+from ._settings import WorkerSettings, make_worker_id
+from .errors import DatabaseError, PermanentFailure, RetryLater
+
+log = logging.getLogger("gw_runner.worker")
+
+T = TypeVar("T")
+
+_MAX_ERROR_LENGTH = 20_000
+_FINAL_REPORT_GRACE = 15.0  # seconds to get the last outcomes out at shutdown
+
+
+def error_message(exc: BaseException) -> str:
+    """The ``last_error`` text for an exception raised by a handler."""
+    if isinstance(exc, PermanentFailure | RetryLater):
+        text = str(exc) or type(exc).__name__
+    else:
+        detail = str(exc)
+        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    text = text.replace("\x00", "\\0")
+    if len(text) > _MAX_ERROR_LENGTH:
+        text = text[: _MAX_ERROR_LENGTH - 15] + "... (truncated)"
+    return text
+
+
+class _Outcome:
+    """What the reporter needs to log a failure once the database has recorded it."""
+
+    __slots__ = ("exc", "job", "message")
+
+    def __init__(self, job: Job, message: str, exc: BaseException | None) -> None:
+        self.job = job
+        self.message = message
+        self.exc = exc
+
+
+class Worker:
+    """Runs the handlers of ``tasks`` against the queue until shut down.
+
+    ``tasks`` is a mapping identifier -> handler, an iterable of handlers marked with
+    ``@task``, or the result of :func:`gw_runner._loader.load_task_file`. Settings come from
+    ``settings`` and/or keyword arguments (the fields of :class:`WorkerSettings`).
+
+    ``await worker.run()`` returns an exit status (0 clean; 1 when the database refused the
+    runner or outcomes could not be reported at shutdown). ``request_shutdown()`` (from the
+    loop's thread, e.g. a signal handler) starts a graceful shutdown; a second call, or
+    ``force=True``, a forceful one.
+    """
+
+    def __init__(
+        self,
+        tasks: Mapping[str, Any] | Iterable[Callable[..., Any]],
+        settings: WorkerSettings | None = None,
+        **options: Any,
+    ) -> None:
+        settings = settings or WorkerSettings()
+        if options:
+            settings = settings.with_changes(**options)
+        self.settings = settings
+        if isinstance(tasks, Mapping) and tasks and all(
+            isinstance(v, TaskSpec) for v in tasks.values()
+        ):
+            self.tasks: dict[str, TaskSpec] = dict(tasks)
+        else:
+            self.tasks = collect_tasks(tasks)
+        self.worker_id = settings.worker_id or make_worker_id()
+        self._task_names = sorted(self.tasks)
+        self._forbidden = list(settings.forbidden_flags) if settings.forbidden_flags else None
+        self._batch_size = settings.effective_batch_size
+        self._low_water = max(settings.concurrency, self._batch_size // 2)
+        self._report_threshold = max(self._batch_size, 50)
+        self.abort_reason: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # local queue: (monotonic claim time, job); waiters are idle slots
+        self._queue: deque[tuple[float, Job]] = deque()
+        self._waiters: deque[asyncio.Future[Job | None]] = deque()
+        self._running: dict[int, JobContext] = {}
+        # outcomes not yet reported
+        self._completed: list[int] = []
+        self._failures: list[dict[str, Any]] = []
+        self._failed_info: dict[int, _Outcome] = {}
+        self._reporting = False
+        self._stopping = False
+        self._forced = False
+        self._finished_once = False
+        self._status = 0
+        self._due_stale = True
+        self._due_at: float | None = None  # loop time of the next scheduled job, if known
+        self._can_reset_locked = True
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._helper_conn: psycopg.AsyncConnection[Any] | None = None
+        self._helper_lock: asyncio.Lock | None = None
+        self._shutdown_task: asyncio.Future[None] | None = None
+        self._final_deadline = 0.0
+        # asyncio.Event binds to the running loop on first use, so these can be made here
+        self._pulse = asyncio.Event()  # something may be runnable: claim now
+        self._demand = asyncio.Event()  # the local queue runs low
+        self._report_wake = asyncio.Event()
+        self._force_event = asyncio.Event()
+        self._stopped_event = asyncio.Event()
+
+    # -- public ------------------------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the worker is not running")
+        return self._loop
+
+    def request_shutdown(self, *, force: bool = False) -> None:
+        """Stop claiming, return unstarted jobs, let running jobs finish within the shutdown
+        timeout, fail the rest. Called again (or with ``force``), fail running jobs now."""
+        if self._loop is None:
+            return
+        if self._stopping and not force:
+            force = True
+        if force:
+            self._final_deadline = time.monotonic() + 5.0
+            if not self._forced:
+                log.warning(
+                    "forceful shutdown: failing %d running job(s) now", len(self._running),
+                    extra={"worker_id": self.worker_id},
+                )
+            self._forced = True
+        if not self._stopping:
+            log.info(
+                "shutting down: no more claims; waiting up to %g s for %d running job(s)",
+                self.settings.shutdown_timeout, len(self._running),
+                extra={"worker_id": self.worker_id},
+            )
+        self._begin_stop("the worker is shutting down")
+        if force:
+            self._force_event.set()
+
+    def run_from_thread(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the worker's loop from a handler thread and wait for it."""
+        loop = self.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise RuntimeError(
+                "ctx.add_job_sync()/add_jobs_sync() are for sync handlers; "
+                "in an async handler use `await ctx.add_job(...)`"
+            )
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    async def run(self) -> int:
+        """Run until shut down (or, with ``once``, until nothing is runnable)."""
+        self._loop = asyncio.get_running_loop()
+        s = self.settings
+        self._helper_lock = asyncio.Lock()
+        if any(not spec.is_async for spec in self.tasks.values()):
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=s.concurrency, thread_name_prefix="gw-job"
+            )
+        self._claim = Channel(
+            "claim", s.connection, worker_id=self.worker_id, prepare=s.prepared_statements,
+            stopped=lambda: self._stopping,
+        )
+        self._report = Channel(
+            "report", s.connection, worker_id=self.worker_id, prepare=s.prepared_statements,
+            stopped=lambda: self._stopping and time.monotonic() > self._final_deadline,
+        )
+        extra = {"worker_id": self.worker_id}
+        log.info(
+            "worker %s starting: %d task(s) [%s], concurrency %d, batch %d, poll %g s, %s%s",
+            self.worker_id, len(self.tasks), ", ".join(self._task_names), s.concurrency,
+            self._batch_size, s.poll_interval,
+            "LISTEN on" if s.listen and not s.once else "polling only",
+            ", once" if s.once else "", extra=extra,
+        )
+        background: list[asyncio.Task[Any]] = []
+        try:
+            try:
+                await self._claim.connect()
+                await self._reset_locked()
+                first = await self._claim.run(self._get_jobs_op(self._batch_size))
+            except DatabaseError as e:
+                if self._stopping:
+                    return self._status
+                log.error("cannot start: %s", e, extra=extra)
+                return 1
+            if self._stopping:
+                await self._return_jobs([j.id for j in first], reason="shutdown")
+                return self._status
+            if not s.once and s.crontab:
+                self._start_cron()
+            self._reporter = asyncio.create_task(self._report_loop(), name="gw-reporter")
+            self._slots = [
+                asyncio.create_task(self._slot(), name=f"gw-slot-{i}")
+                for i in range(s.concurrency)
+            ]
+            self._dispatch(first, time.monotonic())
+            self._fetcher = asyncio.create_task(
+                self._fetch_loop(more=len(first) >= self._batch_size), name="gw-fetcher"
+            )
+            background.append(asyncio.create_task(self._housekeeping(), name="gw-housekeeping"))
+            if s.listen and not s.once:
+                background.append(asyncio.create_task(self._listen_loop(), name="gw-listener"))
+            await self._stopped_event.wait()
+            if self._shutdown_task is not None:
+                await self._shutdown_task
+            return self._status
+        finally:
+            for t in background:
+                t.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self._claim.close()
+            await self._report.close()
+            if self._helper_conn is not None:
+                await self._helper_conn.close()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            log.info("worker %s stopped", self.worker_id, extra=extra)
+
+    @property
+    def threads_busy(self) -> bool:
+        """True when sync handlers abandoned at shutdown still run in their threads."""
+        ex = self._executor
+        return ex is not None and any(t.is_alive() for t in getattr(ex, "_threads", ()))
+
+    # -- cron hook ---------------------------------------------------------------------------
+
+    def _start_cron(self) -> None:
+        # TODO(cron issue): start the cron scheduler here: register the items of
+        # self.settings.crontab with the extension's cron functions and schedule due items,
+        # as a background task on self.loop that stops when self._stopping is set.
+        log.warning(
+            "crontab %s given, but cron scheduling is not wired into the runner yet; ignored",
+            self.settings.crontab, extra={"worker_id": self.worker_id},
+        )
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    def _get_jobs_op(
+        self, size: int
+    ) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[list[Job]]]:
+        params = (self.worker_id, self._task_names, size, self._forbidden)
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> list[Job]:
+            cur = await conn.execute(_sql.GET_JOBS, params)
+            return [job_from_claim_row(r) for r in await cur.fetchall()]
+
+        return op
+
+    def _fetch_demand(self) -> int:
+        queued = len(self._queue)
+        if queued >= self._low_water:
+            return 0
+        return self._batch_size - queued
+
+    def _dispatch(self, jobs: list[Job], claimed_at: float) -> None:
+        waiters = self._waiters
+        queue = self._queue
+        for job in jobs:
+            while waiters:
+                fut = waiters.popleft()
+                if not fut.done():
+                    fut.set_result(job)
+                    break
+            else:
+                queue.append((claimed_at, job))
+
+    async def _fetch_loop(self, more: bool) -> None:
+        """Claim whenever the local queue runs low; when the last claim got less than it
+        asked for, sleep until a pulse (NOTIFY, reported outcomes), the next due job, or the
+        poll interval. ``more``: the previous claim was full, so more may be runnable."""
+        s = self.settings
+        logged_error = False
+        while not self._stopping:
+            if not more and not self._pulse.is_set():
+                if s.once:
+                    if self._is_idle():
+                        self._finish_once()
+                        return
+                    await self._pulse.wait()  # outcomes reported (or stop)
+                else:
+                    delay = await self._idle_delay()
+                    if not await _wait_event(self._pulse, delay):
+                        self._due_stale = True  # a blind poll: ask for the due time again
+                more = True
+                continue
+            self._demand.clear()
+            want = self._fetch_demand()
+            if want <= 0:
+                await self._demand.wait()
+                continue
+            self._pulse.clear()
+            try:
+                jobs = await self._claim.run(self._get_jobs_op(want))
+            except DatabaseError as e:
+                if self._stopping:
+                    return
+                if not logged_error:
+                    log.error("claiming jobs failed: %s", e, extra={"worker_id": self.worker_id})
+                    logged_error = True
+                await _wait_event(self._pulse, s.poll_interval)
+                more = True
+                continue
+            logged_error = False
+            if self._stopping:
+                await self._return_jobs([j.id for j in jobs], reason="shutdown")
+                return
+            self._dispatch(jobs, time.monotonic())
+            more = len(jobs) >= want
+
+    async def _idle_delay(self) -> float:
+        """Seconds to sleep when nothing is runnable: until the next job is due, at most
+        the poll interval."""
+        s = self.settings
+        loop = self.loop
+        if self._due_stale:
+            self._due_stale = False
+            try:
+                due_at, db_now = await self._claim.run(self._next_due_op)
+            except DatabaseError as e:
+                log.warning("next_job_due_at failed: %s", e, extra={"worker_id": self.worker_id})
+                due_at = None
+                db_now = None
+            if due_at is not None and db_now is not None:
+                seconds = (due_at - db_now).total_seconds()
+                # a few ms late rather than early: the job must be due when we claim
+                self._due_at = loop.time() + max(0.0, seconds) + 0.002
+            else:
+                self._due_at = None
+        delay = s.poll_interval
+        if self._due_at is not None:
+            until_due = self._due_at - loop.time()
+            if until_due <= delay:
+                self._due_stale = True  # after this one, ask again
+                delay = max(0.0, until_due)
+        return delay
+
+    async def _next_due_op(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> tuple[datetime | None, datetime | None]:
+        cur = await conn.execute(_sql.NEXT_JOB_DUE_AT, (self._task_names, self._forbidden))
+        row = await cur.fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def _is_idle(self) -> bool:
+        return (
+            not self._queue
+            and not self._running
+            and not self._completed
+            and not self._failures
+            and not self._reporting
+        )
+
+    def _finish_once(self) -> None:
+        log.info("nothing runnable left (--once): stopping", extra={"worker_id": self.worker_id})
+        self._finished_once = True
+        self._begin_stop("the worker finished (--once)")
+
+    async def _return_jobs(self, ids: list[int], *, reason: str) -> None:
+        if not ids:
+            return
+        async def op(conn: psycopg.AsyncConnection[Any]) -> int:
+            cur = await conn.execute(_sql.RETURN_JOBS, (self.worker_id, ids))
+            row = await cur.fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+
+        try:
+            count = await self._report.run(
+                op, deadline=self._final_deadline if self._stopping else None
+            )
+        except DatabaseError as e:
+            log.error(
+                "could not return %d claimed job(s) (%s): %s; they stay locked by %s until the "
+                "stale-lock sweep frees them",
+                len(ids), reason, e, self.worker_id, extra={"worker_id": self.worker_id},
+            )
+            self._status = 1
+            return
+        log.info(
+            "returned %d unstarted job(s) to the queue (%s)", count, reason,
+            extra={"worker_id": self.worker_id},
+        )
+
+    # -- running jobs ------------------------------------------------------------------------
+
+    async def _slot(self) -> None:
+        queue = self._queue
+        while True:
+            if self._stopping:
+                return
+            if queue:
+                _, job = queue.popleft()
+                if len(queue) < self._low_water:
+                    self._demand.set()
+            else:
+                fut: asyncio.Future[Job | None] = self.loop.create_future()
+                self._waiters.append(fut)
+                self._demand.set()
+                got = await fut
+                if got is None:
+                    return
+                job = got
+            await self._run_job(job)
+
+    async def _run_job(self, job: Job) -> None:
+        spec = self.tasks[job.task_identifier]
+        ctx = JobContext(job, self)
+        self._running[job.id] = ctx
+        debug = log.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if debug else 0.0
+        result: Any = None
+        try:
+            payload = job.payload
+            if spec.convert is not None:
+                payload = spec.convert(payload)
+            if spec.is_async:
+                coro = spec.fn(payload, ctx) if spec.wants_ctx else spec.fn(payload)
+                if spec.timeout is None:
+                    result = await coro
+                else:
+                    try:
+                        async with asyncio.timeout(spec.timeout):
+                            result = await coro
+                    except TimeoutError:
+                        ctx._set_abort("timeout")
+                        raise TimeoutError(
+                            f"task {spec.identifier!r} timed out after {spec.timeout:g} s"
+                        ) from None
+            else:
+                assert self._executor is not None
+                if spec.wants_ctx:
+                    fut = self.loop.run_in_executor(self._executor, spec.fn, payload, ctx)
+                else:
+                    fut = self.loop.run_in_executor(self._executor, spec.fn, payload)
+                if spec.timeout is None:
+                    result = await fut
+                else:
+                    try:
+                        result = await asyncio.wait_for(asyncio.shield(fut), spec.timeout)
+                    except TimeoutError:
+                        ctx._set_abort("timeout")
+                        raise TimeoutError(
+                            f"task {spec.identifier!r} timed out after {spec.timeout:g} s "
+                            "(its thread runs on until the handler returns)"
+                        ) from None
+                if result is not None and inspect.isawaitable(result):
+                    result = await result
+            if result is not None and type(result) is list and type(job.payload) is list:
+                failed = await self._batch_failures(job, result)
+                if failed is not None:
+                    if self._running.pop(job.id, None) is not None:
+                        message, replacement = failed
+                        self._add_failure(job, message, None, payload=replacement)
+                    return
+        except asyncio.CancelledError:
+            if self._running.pop(job.id, None) is not None:
+                self._add_failure(job, "the job was cancelled (forceful shutdown)", None)
+            raise
+        except PayloadError as e:
+            if self._running.pop(job.id, None) is not None:
+                self._add_failure(job, f"invalid payload: {e}", e, permanent=True)
+            return
+        except Exception as e:
+            if self._running.pop(job.id, None) is not None:
+                if isinstance(e, RetryLater):
+                    self._add_failure(job, error_message(e), e, retry_delay=e.delay)
+                else:
+                    self._add_failure(
+                        job, error_message(e), e, permanent=isinstance(e, PermanentFailure)
+                    )
+            return
+        if self._running.pop(job.id, None) is None:
+            return  # failed by the shutdown meanwhile
+        self._completed.append(job.id)
+        self._note_outcome()
+        if debug:
+            log.debug(
+                "job %d (%s) completed in %.1f ms", job.id, job.task_identifier,
+                (time.perf_counter() - started) * 1000,
+                extra={"job_id": job.id, "task": job.task_identifier,
+                       "worker_id": self.worker_id},
+            )
+
+    async def _batch_failures(
+        self, job: Job, result: list[Any]
+    ) -> tuple[str, list[Any]] | None:
+        """For a batch job (array payload) whose handler returned a list: the failure
+        message and the payload of only the failed entries, or None if all succeeded."""
+        payload: list[Any] = job.payload
+        if len(result) != len(payload):
+            log.warning(
+                "job %d (%s): the handler returned a list of %d items for a batch of %d; "
+                "treated as success",
+                job.id, job.task_identifier, len(result), len(payload),
+                extra={"job_id": job.id, "task": job.task_identifier,
+                       "worker_id": self.worker_id},
+            )
+            return None
+        if any(inspect.isawaitable(r) for r in result):
+            result = await asyncio.gather(
+                *(_as_awaitable(r) for r in result), return_exceptions=True
+            )
+        failed = [i for i, r in enumerate(result) if isinstance(r, BaseException)]
+        if not failed:
+            return None
+        lines = [f"- [{i}] {error_message(result[i])}" for i in failed]
+        message = f"Batch failures ({len(failed)} of {len(payload)}):\n" + "\n".join(lines)
+        return message, [payload[i] for i in failed]
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    def _add_failure(
+        self,
+        job: Job,
+        message: str,
+        exc: BaseException | None,
+        *,
+        permanent: bool = False,
+        retry_delay: float | None = None,
+        payload: Any = None,
+    ) -> None:
+        entry: dict[str, Any] = {"id": job.id, "message": message}
+        if permanent:
+            entry["permanent"] = True
+        if retry_delay is not None:
+            entry["retry_delay"] = retry_delay
+        if payload is not None:
+            entry["payload"] = payload
+        self._failures.append(entry)
+        self._failed_info[job.id] = _Outcome(job, message, exc)
+        self._note_outcome()
+
+    def _note_outcome(self) -> None:
+        n = len(self._completed) + len(self._failures)
+        if n == 1 or n >= self._report_threshold or (not self._running and not self._queue):
+            self._report_wake.set()
+
+    def _report_now(self) -> bool:
+        n = len(self._completed) + len(self._failures)
+        return (
+            n >= self._report_threshold
+            or self._stopping
+            or (not self._running and not self._queue)
+        )
+
+    async def _report_loop(self) -> None:
+        loop = self.loop
+        delay = self.settings.report_delay
+        while True:
+            await self._report_wake.wait()
+            self._report_wake.clear()
+            if not self._completed and not self._failures:
+                if self._stopping and not self._running:
+                    return
+                continue
+            if not self._report_now() and delay > 0:
+                deadline = loop.time() + delay
+                while not self._report_now():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or not await _wait_event(self._report_wake, remaining):
+                        break
+                    self._report_wake.clear()
+            await self._flush()
+            self._report_wake.set()  # look again: more may have come in meanwhile
+
+    async def _flush(self) -> None:
+        completed, self._completed = self._completed, []
+        failures, self._failures = self._failures, []
+        if not completed and not failures:
+            return
+        self._reporting = True
+        try:
+            rows, retried = await self._send_report(completed, failures)
+        finally:
+            self._reporting = False
+        self._log_outcomes(rows, retried=retried)
+        self._pulse.set()  # queues may be free again, retries may be due now
+
+    async def _send_report(
+        self, completed: list[int], failures: list[dict[str, Any]]
+    ) -> tuple[list[tuple[Any, ...]], bool]:
+        """One ``report_jobs`` call, retried until it succeeds (a lost connection is retried
+        by the channel). A batch the database keeps refusing is split in halves to isolate
+        the entry at fault, which is then dropped with an error in the log."""
+        calls = 0
+        failures_json = json.dumps(failures, separators=(",", ":")) if failures else None
+        params = (self.worker_id, completed or None, failures_json)
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> list[tuple[Any, ...]]:
+            nonlocal calls
+            calls += 1
+            cur = await conn.execute(_sql.REPORT_JOBS, params)
+            return await cur.fetchall()
+
+        attempt = 0
+        while True:
+            try:
+                rows = await self._report.run(
+                    op, deadline=self._final_deadline if self._stopping else None
+                )
+                return rows, calls > 1
+            except DatabaseError as e:
+                n = len(completed) + len(failures)
+                if self._stopping:
+                    ids = completed + [f["id"] for f in failures]
+                    log.error(
+                        "could not report the outcomes of %d job(s) at shutdown (%s); they stay "
+                        "locked by %s until the stale-lock sweep frees them: %s",
+                        n, e, self.worker_id, ids[:50], extra={"worker_id": self.worker_id},
+                    )
+                    self._status = 1
+                    for f in failures:
+                        self._failed_info.pop(f["id"], None)
+                    return [], False
+                attempt += 1
+                if attempt >= 3 and n > 1:
+                    half_c, half_f = len(completed) // 2, len(failures) // 2
+                    rows_a, r_a = await self._send_report(completed[:half_c], failures[:half_f])
+                    rows_b, r_b = await self._send_report(completed[half_c:], failures[half_f:])
+                    return rows_a + rows_b, r_a or r_b
+                if attempt >= 3:
+                    log.error(
+                        "the database refuses the outcome of job %s (%s); dropped: the job stays "
+                        "locked by %s until the stale-lock sweep frees it",
+                        (completed or [f["id"] for f in failures])[0], e, self.worker_id,
+                        extra={"worker_id": self.worker_id},
+                    )
+                    for f in failures:
+                        self._failed_info.pop(f["id"], None)
+                    return [], False
+                wait = backoff_delay(attempt)
+                log.error(
+                    "reporting %d outcome(s) failed (%s); retrying in %.1f s", n, e, wait,
+                    extra={"worker_id": self.worker_id},
+                )
+                await asyncio.sleep(wait)
+
+    def _log_outcomes(self, rows: list[tuple[Any, ...]], *, retried: bool) -> None:
+        info = self._failed_info
+        for job_id, outcome, attempts, max_attempts, run_at in rows:
+            if outcome == "completed":
+                continue
+            failed = info.pop(job_id, None)
+            task = failed.job.task_identifier if failed else "?"
+            extra = {"job_id": job_id, "task": task, "worker_id": self.worker_id}
+            if outcome == "failed":
+                self._due_stale = True
+                log.warning(
+                    "job %d (%s) attempt %d of %d failed: %s; retry at %s",
+                    job_id, task, attempts, max_attempts,
+                    failed.message if failed else "?", _fmt_time(run_at),
+                    exc_info=_exc_info(failed), extra=extra,
+                )
+            elif outcome == "permanently_failed":
+                log.error(
+                    "job %d (%s) failed permanently (attempt %d of %d): %s",
+                    job_id, task, attempts, max_attempts, failed.message if failed else "?",
+                    exc_info=_exc_info(failed), extra=extra,
+                )
+            elif outcome == "lost":
+                if retried:
+                    log.info(
+                        "job %d (%s): outcome already recorded before the connection was "
+                        "lost (or the job was unlocked meanwhile)", job_id, task, extra=extra,
+                    )
+                else:
+                    log.warning(
+                        "job %d (%s): outcome NOT recorded: the job is no longer locked by %s "
+                        "(its lock was swept, or it was unlocked or completed elsewhere); it "
+                        "may run again",
+                        job_id, task, self.worker_id, extra=extra,
+                    )
+
+    # -- wake-ups ------------------------------------------------------------------------------
+
+    def _on_notify(self, payload: str) -> None:
+        if '"count":-' in payload:
+            return  # a removal
+        self._due_stale = True
+        self._pulse.set()
+
+    async def _listen_loop(self) -> None:
+        s = self.settings
+        kwargs = connect_kwargs(
+            s.connection, application_name="gw_runner listen", prepare=s.prepared_statements
+        )
+        failures = 0
+        extra = {"worker_id": self.worker_id}
+        while not self._stopping:
+            conn: psycopg.AsyncConnection[Any] | None = None
+            try:
+                conn = await psycopg.AsyncConnection.connect(s.connection, **kwargs)
+                await conn.execute(_sql.LISTEN)
+                if failures:
+                    log.warning("LISTEN restored after %d failed attempt(s)", failures,
+                                extra=extra)
+                failures = 0
+                self._on_notify("")  # jobs may have been added while we were not listening
+                async for notify in conn.notifies():
+                    self._on_notify(notify.payload)
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError) as e:
+                if self._stopping:
+                    return
+                failures += 1
+                delay = backoff_delay(failures)
+                state = getattr(e, "sqlstate", None)
+                if state in FATAL_CONNECT_STATES:
+                    delay = max(delay, s.poll_interval)
+                log.warning(
+                    "LISTEN connection %s (%s); polling every %g s meanwhile; retrying in "
+                    "%.1f s (attempt %d)",
+                    "lost" if is_connection_error(e, conn) else "failed",
+                    str(e).strip().split("\n", 1)[0] or type(e).__name__,
+                    s.poll_interval, delay, failures, extra=extra,
+                )
+                await asyncio.sleep(delay)
+            finally:
+                if conn is not None:
+                    try:
+                        await conn.close()
+                    except Exception:
+                        pass
+
+    async def _housekeeping(self) -> None:
+        s = self.settings
+        ttl = s.local_queue_ttl
+        tick = max(0.05, min(ttl / 4, 5.0))
+        low, high = s.reset_locked_interval
+        next_reset = time.monotonic() + random.uniform(low, high)
+        while not self._stopping:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            queue = self._queue
+            if queue and queue[0][0] <= now - ttl:
+                expired: list[int] = []
+                while queue and queue[0][0] <= now - ttl:
+                    expired.append(queue.popleft()[1].id)
+                await self._return_jobs(expired, reason=f"not started within {ttl:g} s")
+                self._demand.set()
+            if now >= next_reset:
+                next_reset = now + random.uniform(low, high)
+                await self._reset_locked()
+
+    async def _reset_locked(self) -> None:
+        if not self._can_reset_locked:
+            return
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> int:
+            cur = await conn.execute(_sql.RESET_LOCKED)
+            row = await cur.fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+
+        try:
+            count = await self._claim.run(op)
+        except DatabaseError as e:
+            if e.sqlstate == "42501":
+                log.warning(
+                    "not allowed to run graphile_worker.reset_locked (%s); the stale-lock sweep "
+                    "is left to another role", e, extra={"worker_id": self.worker_id},
+                )
+                self._can_reset_locked = False
+                return
+            if isinstance(e.__cause__, psycopg.Error) and e.sqlstate in ("42883", "3F000"):
+                raise
+            log.warning("reset_locked failed: %s", e, extra={"worker_id": self.worker_id})
+            return
+        if count:
+            log.info(
+                "reset_locked unlocked %d job(s) locked for more than 4 hours", count,
+                extra={"worker_id": self.worker_id},
+            )
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    def _begin_stop(self, reason: str) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self.abort_reason = reason
+        self._final_deadline = (
+            time.monotonic() + self.settings.shutdown_timeout + _FINAL_REPORT_GRACE
+        )
+        if hasattr(self, "_claim"):
+            self._claim.interrupt()
+            self._report.interrupt()
+        for ctx in list(self._running.values()):
+            ctx._set_abort(reason)
+        self._pulse.set()
+        self._demand.set()
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+        self._shutdown_task = asyncio.ensure_future(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        s = self.settings
+        try:
+            fetcher = getattr(self, "_fetcher", None)
+            if fetcher is not None:
+                # a claim in flight finishes (its jobs are returned); a reconnect loop does not
+                await asyncio.wait([fetcher], timeout=5.0)
+                if not fetcher.done():
+                    fetcher.cancel()
+                await asyncio.gather(fetcher, return_exceptions=True)
+            unstarted = [job.id for _, job in self._queue]
+            self._queue.clear()
+            await self._return_jobs(unstarted, reason="shutdown")
+            slots = [t for t in getattr(self, "_slots", []) if not t.done()]
+            if slots:
+                deadline = self.loop.time() + s.shutdown_timeout
+                force_wait = asyncio.ensure_future(self._force_event.wait())
+                try:
+                    while not self._forced:
+                        pending = [t for t in slots if not t.done()]
+                        remaining = deadline - self.loop.time()
+                        if not pending or remaining <= 0:
+                            break
+                        await asyncio.wait(
+                            [*pending, force_wait], timeout=remaining,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                finally:
+                    force_wait.cancel()
+            if self._running:
+                why = (
+                    "forcefully" if self._forced
+                    else f"and the job ran past the shutdown timeout of {s.shutdown_timeout:g} s"
+                )
+                message = (
+                    f"the worker {self.worker_id} shut down {why} before the job finished; "
+                    "it will be retried"
+                )
+                for job_id, ctx in list(self._running.items()):
+                    del self._running[job_id]
+                    ctx._set_abort("the worker is shutting down")
+                    self._add_failure(ctx.job, message, None)
+                log.warning(
+                    "failed %d job(s) still running at shutdown",
+                    len([f for f in self._failures if f["message"] == message]),
+                    extra={"worker_id": self.worker_id},
+                )
+            for t in slots:
+                if not t.done():
+                    t.cancel()
+            if slots:
+                await asyncio.gather(*slots, return_exceptions=True)
+            reporter = getattr(self, "_reporter", None)
+            if reporter is not None:
+                self._report_wake.set()
+                await asyncio.gather(reporter, return_exceptions=True)
+                if self._completed or self._failures:
+                    await self._flush()
+        except Exception:
+            log.exception("error during shutdown", extra={"worker_id": self.worker_id})
+            self._status = 1
+        finally:
+            self._stopped_event.set()
+
+    # -- ctx helpers -------------------------------------------------------------------------
+
+    async def _helper_connection(self) -> psycopg.AsyncConnection[Any]:
+        conn = self._helper_conn
+        if conn is None or conn.closed or conn.broken:
+            s = self.settings
+            conn = self._helper_conn = await psycopg.AsyncConnection.connect(
+                s.connection,
+                **connect_kwargs(s.connection, application_name="gw_runner helpers",
+                                 prepare=s.prepared_statements),
+            )
+        return conn
+
+    async def helper_add_job(self, identifier: str, payload: Any = None, **options: Any) -> Job:
+        assert self._helper_lock is not None
+        async with self._helper_lock:
+            conn = await self._helper_connection()
+            return await add_job_async(conn, identifier, payload, **options)
+
+    async def helper_add_jobs(
+        self, specs: Iterable[JobSpec | Mapping[str, Any]], *, job_key_preserve_run_at: bool
+    ) -> list[Job]:
+        assert self._helper_lock is not None
+        async with self._helper_lock:
+            conn = await self._helper_connection()
+            return await add_jobs_async(
+                conn, specs, job_key_preserve_run_at=job_key_preserve_run_at
+            )
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` at most ``timeout`` seconds; return whether it is set."""
+    if event.is_set():
+        return True
+    if timeout <= 0:
+        return False
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True
+
+
+async def _as_awaitable(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def _exc_info(outcome: _Outcome | None) -> Any:
+    if outcome is None or outcome.exc is None or isinstance(outcome.exc, PayloadError):
+        return None
+    if isinstance(outcome.exc, PermanentFailure | RetryLater):
+        return None
+    exc = outcome.exc
+    return (type(exc), exc, exc.__traceback__)
+
+
+def _fmt_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds")
+    return str(value)

@@ -1,0 +1,194 @@
+"""Errors raised by gw_runner, all derived from :class:`GraphileWorkerError`.
+
+Two families:
+
+* errors the library raises: a SQL function of the extension refused a call
+  (:class:`DatabaseError` and its subclasses, one per SQLSTATE, see :data:`SQLSTATE_ERRORS`),
+  or a task file / setting is unusable (:class:`TaskFileError`, :class:`ConfigurationError`);
+* exceptions a task handler raises to steer its job: :class:`PermanentFailure` (no more
+  retries) and :class:`RetryLater` (retry after a given delay instead of the backoff).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "SQLSTATE_ERRORS",
+    "ArgumentMissing",
+    "ArgumentOutOfRange",
+    "CheckViolation",
+    "ConfigurationError",
+    "CrontabError",
+    "DatabaseError",
+    "ExtensionMissing",
+    "GraphileWorkerError",
+    "InvalidJobKeyMode",
+    "MalformedDocument",
+    "NotNullViolation",
+    "NullValueNotAllowed",
+    "NumericOutOfRange",
+    "PermanentFailure",
+    "RetryLater",
+    "TaskFileError",
+    "WaitTimeout",
+    "error_from_psycopg",
+]
+
+
+class GraphileWorkerError(Exception):
+    """Base class of every error gw_runner raises."""
+
+
+# --- configuration and task files ----------------------------------------------------------
+
+
+class ConfigurationError(GraphileWorkerError):
+    """A setting is invalid (the CLI reports it as a usage error, exit code 2)."""
+
+
+class TaskFileError(GraphileWorkerError):
+    """A task file cannot be used: it does not import, registers nothing, registers one
+    identifier twice, or has a handler of the wrong shape. The message names the file."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"task file {path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+# --- handler outcomes -----------------------------------------------------------------------
+
+
+class PermanentFailure(GraphileWorkerError):
+    """Raise from a handler to fail the job for good: it will not be retried.
+
+    The message becomes the job's ``last_error``.
+    """
+
+
+class RetryLater(GraphileWorkerError):
+    """Raise from a handler to fail this attempt and retry after ``delay`` seconds.
+
+    The delay replaces the exponential backoff for this attempt only. The attempt still
+    counts: a job whose attempts are used up fails permanently.
+    """
+
+    def __init__(self, delay: float, message: str | None = None) -> None:
+        if not delay >= 0:  # also rejects NaN
+            raise ValueError(f"RetryLater delay must be >= 0 seconds, got {delay!r}")
+        super().__init__(message or f"retry requested in {delay:g} s")
+        self.delay = float(delay)
+
+
+# --- errors from SQL, by SQLSTATE -----------------------------------------------------------
+
+
+class DatabaseError(GraphileWorkerError):
+    """A call of a ``graphile_worker`` SQL function failed.
+
+    ``sqlstate``, ``detail`` and ``hint`` come from the server; the original psycopg
+    exception is ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        detail: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.detail = detail
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.detail:
+            text += f"\nDETAIL: {self.detail}"
+        if self.hint:
+            text += f"\nHINT: {self.hint}"
+        return text
+
+
+class InvalidJobKeyMode(DatabaseError):
+    """``job_key_mode`` is not one of replace, preserve_run_at, unsafe_dedupe (GWBKM)."""
+
+
+class CheckViolation(DatabaseError):
+    """A value broke a table constraint, e.g. an over-long identifier or key (23514)."""
+
+
+class NumericOutOfRange(DatabaseError):
+    """A number does not fit its column, e.g. priority outside smallint (22003)."""
+
+
+class NotNullViolation(DatabaseError):
+    """A required value was null (23502)."""
+
+
+class NullValueNotAllowed(DatabaseError):
+    """A list argument contained a null element, e.g. in ``flags`` (22004)."""
+
+
+class ArgumentMissing(DatabaseError):
+    """A required argument of a SQL function was null or missing (GWA01)."""
+
+
+class ArgumentOutOfRange(DatabaseError):
+    """An argument of a SQL function is outside its allowed range (GWA02)."""
+
+
+class MalformedDocument(DatabaseError):
+    """A JSON document passed to a SQL function has the wrong shape (GWA03)."""
+
+
+class WaitTimeout(DatabaseError):
+    """A maintenance function gave up waiting for other transactions (GWA04)."""
+
+
+class CrontabError(DatabaseError):
+    """A crontab is invalid (GWC01-GWC09); the message names the line at fault."""
+
+
+class ExtensionMissing(DatabaseError):
+    """The database has no (or an incompatible) ``graphile_worker`` extension (42883, 3F000)."""
+
+
+#: SQLSTATE -> exception class. Extend it when the SQL gains a code; codes not listed here
+#: map to :class:`DatabaseError`, and any ``GWC..`` code maps to :class:`CrontabError`.
+SQLSTATE_ERRORS: dict[str, type[DatabaseError]] = {
+    "GWBKM": InvalidJobKeyMode,
+    "23514": CheckViolation,
+    "22003": NumericOutOfRange,
+    "23502": NotNullViolation,
+    "22004": NullValueNotAllowed,
+    "GWA01": ArgumentMissing,
+    "GWA02": ArgumentOutOfRange,
+    "GWA03": MalformedDocument,
+    "GWA04": WaitTimeout,
+    **{f"GWC0{n}": CrontabError for n in range(1, 10)},
+    "42883": ExtensionMissing,  # undefined_function
+    "3F000": ExtensionMissing,  # invalid_schema_name
+}
+
+
+def error_from_psycopg(exc: Any) -> DatabaseError:
+    """Map a ``psycopg.Error`` to the :class:`DatabaseError` subclass of its SQLSTATE.
+
+    Use as ``raise error_from_psycopg(e) from e``.
+    """
+    sqlstate: str | None = getattr(exc, "sqlstate", None)
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    detail = getattr(diag, "message_detail", None) if diag is not None else None
+    hint = getattr(diag, "message_hint", None) if diag is not None else None
+    cls = SQLSTATE_ERRORS.get(sqlstate or "")
+    if cls is None:
+        cls = CrontabError if sqlstate and sqlstate.startswith("GWC") else DatabaseError
+    message = primary or str(exc).split("\n", 1)[0] or type(exc).__name__
+    if sqlstate:
+        message = f"{message} (SQLSTATE {sqlstate})"
+    return cls(message, sqlstate=sqlstate, detail=detail, hint=hint)
