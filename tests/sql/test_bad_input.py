@@ -1,0 +1,241 @@
+"""Bad input: every public function raises the documented SQLSTATE and changes nothing (no
+row, no identity value). Upstream's codes for the contract functions (23502, 23514, 22003,
+22004, GWBKM), the GWA0x codes of the README for the runner functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from helpers import snapshot
+from jobs_helpers import add_job, get_jobs
+
+LONG_129 = "x" * 129
+KEY_513 = "k" * 513
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    sql: str
+    sqlstate: str
+    # The exact message, asserted once per distinct message (None: already checked elsewhere).
+    message: str | None = None
+    # Raised by the extension's own checks, which always give a DETAIL and a HINT.
+    explained: bool = True
+
+
+SPEC = "row({ident}, null, {queue}, null, {max_attempts}, {key}, {priority}, {flags})" \
+    "::graphile_worker.job_spec"
+
+
+def _specs(**bad: str) -> str:
+    good = {"ident": "'job1'", "queue": "null", "max_attempts": "null", "key": "null",
+            "priority": "null", "flags": "null"}
+    return (
+        "select graphile_worker.add_jobs(array["
+        + SPEC.format(**{**good, "key": "'fine'"})
+        + ", "
+        + SPEC.format(**{**good, **bad})
+        + "])"
+    )
+
+
+CASES = [
+    # add_job
+    Case("add_job-null-identifier", "select graphile_worker.add_job(null)", "23502",
+         "task identifier must not be null"),
+    Case("add_job-long-identifier", f"select graphile_worker.add_job('{LONG_129}')", "23514",
+         "task identifier is too long: 129 characters, at most 128"),
+    Case("add_job-long-identifier-keyed",
+         f"select graphile_worker.add_job('{LONG_129}', job_key => 'k')", "23514"),
+    Case("add_job-long-queue",
+         f"select graphile_worker.add_job('new_task', queue_name => '{LONG_129}')", "23514",
+         "queue name is too long: 129 characters, at most 128"),
+    Case("add_job-empty-key", "select graphile_worker.add_job('new_task', job_key => '')",
+         "23514", "job key must have 1 to 512 characters, not 0"),
+    Case("add_job-long-key",
+         f"select graphile_worker.add_job('new_task', queue_name => 'new_q', job_key => '{KEY_513}')",
+         "23514"),
+    Case("add_job-long-key-unsafe-dedupe",
+         f"select graphile_worker.add_job('new_task', job_key => '{KEY_513}', "
+         "job_key_mode => 'unsafe_dedupe')", "23514"),
+    Case("add_job-max-attempts-0",
+         "select graphile_worker.add_job('new_task', max_attempts => 0)", "23514",
+         "max_attempts must be at least 1, not 0"),
+    Case("add_job-max-attempts-negative-keyed",
+         "select graphile_worker.add_job('new_task', max_attempts => -1, job_key => 'k')", "23514"),
+    Case("add_job-max-attempts-over-smallint",
+         "select graphile_worker.add_job('new_task', max_attempts => 32768)", "22003",
+         "smallint out of range: max_attempts 32768 is above 32767"),
+    Case("add_job-priority-over-smallint",
+         "select graphile_worker.add_job('new_task', priority => 32768)", "22003",
+         "smallint out of range: priority 32768 is outside -32768..32767"),
+    Case("add_job-priority-under-smallint",
+         "select graphile_worker.add_job('new_task', queue_name => 'new_q', priority => -32769)",
+         "22003"),
+    Case("add_job-null-flag",
+         "select graphile_worker.add_job('new_task', flags => array['a', null])", "22004",
+         "flags must not contain null"),
+    Case("add_job-invalid-key-mode",
+         "select graphile_worker.add_job('new_task', job_key => 'k', job_key_mode => 'bogus')",
+         "GWBKM",
+         "Invalid job_key_mode value, expected 'replace', 'preserve_run_at' or 'unsafe_dedupe'."),
+    # add_jobs: the second spec is bad, the first is fine; nothing is written.
+    Case("add_jobs-null-identifier", _specs(ident="null"), "23502",
+         "task identifier must not be null (job spec 2)"),
+    Case("add_jobs-long-identifier", _specs(ident=f"'{LONG_129}'"), "23514"),
+    Case("add_jobs-long-queue", _specs(queue=f"'{LONG_129}'"), "23514"),
+    Case("add_jobs-empty-key", _specs(key="''"), "23514"),
+    Case("add_jobs-long-key", _specs(key=f"'{KEY_513}'"), "23514",
+         "job key must have 1 to 512 characters (job spec 2), not 513"),
+    Case("add_jobs-max-attempts-0", _specs(max_attempts="0"), "23514"),
+    Case("add_jobs-null-flag", _specs(flags="array['a', null]"), "22004"),
+    Case("add_jobs-priority-over-smallint", _specs(priority="40000"), "22003",
+         explained=False),
+    # reschedule_jobs: the table's constraints and smallint casts (upstream's codes).
+    Case("reschedule_jobs-max-attempts-0",
+         "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], max_attempts => 0)",
+         "23514", explained=False),
+    Case("reschedule_jobs-priority-over-smallint",
+         "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], priority => 40000)",
+         "22003", explained=False),
+    Case("reschedule_jobs-attempts-over-smallint",
+         "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], attempts => 40000)",
+         "22003", explained=False),
+    Case("reschedule_jobs-max-attempts-over-smallint",
+         "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], max_attempts => 40000)",
+         "22003", explained=False),
+    # get_jobs
+    Case("get_jobs-null-worker", "select graphile_worker.get_jobs(null, array['job1'])",
+         "GWA01", "worker_id must not be null or empty"),
+    Case("get_jobs-empty-worker", "select graphile_worker.get_jobs('', array['job1'])", "GWA01"),
+    Case("get_jobs-long-worker", f"select graphile_worker.get_jobs('{LONG_129}', array['job1'])",
+         "GWA02", "worker_id is too long: 129 characters, at most 128"),
+    Case("get_jobs-batch-0", "select graphile_worker.get_jobs('w', array['job1'], 0)", "GWA02",
+         "batch_size must be between 1 and 10000, not 0"),
+    Case("get_jobs-batch-negative", "select graphile_worker.get_jobs('w', array['job1'], -1)",
+         "GWA02"),
+    Case("get_jobs-batch-too-big", "select graphile_worker.get_jobs('w', array['job1'], 10001)",
+         "GWA02"),
+    Case("get_jobs-batch-null", "select graphile_worker.get_jobs('w', array['job1'], null)",
+         "GWA02"),
+    Case("get_jobs-now-null",
+         "select graphile_worker.get_jobs('w', array['job1'], 5, null, null)", "GWA01",
+         "now must not be null"),
+    # report_jobs: the claimed job is named, and its completion is requested alongside, so a
+    # partial run would show in the snapshot.
+    Case("report_jobs-null-worker",
+         "select graphile_worker.report_jobs(null, array[{job}]::bigint[])", "GWA01"),
+    Case("report_jobs-empty-worker",
+         "select graphile_worker.report_jobs('', array[{job}]::bigint[])", "GWA01"),
+    Case("report_jobs-long-worker",
+         f"select graphile_worker.report_jobs('{LONG_129}', array[{{job}}]::bigint[])", "GWA02"),
+    Case("report_jobs-now-null",
+         "select graphile_worker.report_jobs('w', array[{job}]::bigint[], null, null)", "GWA01"),
+    Case("report_jobs-failures-object",
+         "select graphile_worker.report_jobs('w', array[{job}]::bigint[], "
+         "'{{\"id\": {job}, \"message\": \"x\"}}')", "GWA03",
+         "failures must be a JSON array, not object"),
+    Case("report_jobs-failures-string",
+         "select graphile_worker.report_jobs('w', array[{job}]::bigint[], '\"oops\"')", "GWA03"),
+    Case("report_jobs-failure-not-object",
+         "select graphile_worker.report_jobs('w', array[{job}]::bigint[], '[1]')", "GWA03",
+         "malformed failure entry: 1"),
+    *[
+        Case(f"report_jobs-failure-{name}",
+             "select graphile_worker.report_jobs('w', array[{job}]::bigint[], '[" + entry + "]')",
+             "GWA03")
+        for name, entry in [
+            ("missing-id", '{{"message": "x"}}'),
+            ("string-id", '{{"id": "{job}", "message": "x"}}'),
+            ("missing-message", '{{"id": {job}}}'),
+            ("number-message", '{{"id": {job}, "message": 5}}'),
+            ("string-permanent", '{{"id": {job}, "message": "x", "permanent": "yes"}}'),
+            ("negative-retry-delay", '{{"id": {job}, "message": "x", "retry_delay": -1}}'),
+            ("string-retry-delay", '{{"id": {job}, "message": "x", "retry_delay": "5"}}'),
+            ("second-entry-bad", '{{"id": {job}, "message": "x"}}, {{"id": null}}'),
+        ]
+    ],
+    # return_jobs
+    Case("return_jobs-null-worker",
+         "select graphile_worker.return_jobs(null, array[{job}]::bigint[])", "GWA01"),
+    Case("return_jobs-empty-worker",
+         "select graphile_worker.return_jobs('', array[{job}]::bigint[])", "GWA01"),
+    Case("return_jobs-long-worker",
+         f"select graphile_worker.return_jobs('{LONG_129}', array[{{job}}]::bigint[])", "GWA02"),
+    Case("return_jobs-now-null",
+         "select graphile_worker.return_jobs('w', array[{job}]::bigint[], null)", "GWA01"),
+    # reset_locked: a job locked 5 hours ago would be swept by a partial run.
+    Case("reset_locked-negative",
+         "select graphile_worker.reset_locked(interval '-1 hour')", "GWA02",
+         "older_than must not be negative, not -01:00:00"),
+    Case("reset_locked-null-interval", "select graphile_worker.reset_locked(null)", "GWA01",
+         "older_than and now must not be null"),
+    Case("reset_locked-null-now", "select graphile_worker.reset_locked(now => null)", "GWA01"),
+    # next_job_due_at
+    Case("next_job_due_at-null-now",
+         "select graphile_worker.next_job_due_at(array['job1'], null, null)", "GWA01"),
+]
+
+
+def _seed(db: psycopg.Connection) -> tuple[int, int]:
+    """Jobs in every state, so that a partial run of a failing call would change something.
+    Returns the id of a job claimed by worker 'w' and of an unlocked one."""
+    add_job(db, "job1", queue_name="q", job_key="fine", payload=[1])
+    free = add_job(db, "job1", queue_name="q2")
+    assert free is not None
+    stale = add_job(db, "job1")
+    assert stale is not None
+    db.execute(
+        "update graphile_worker._private_jobs set locked_by = 'gone', attempts = 1, "
+        "locked_at = now() - interval '5 hours' where id = %s", [stale["id"]]
+    )
+    [claimed] = get_jobs(db, "w", ["job1"])
+    assert claimed["id"] != free["id"]
+    return int(claimed["id"]), int(free["id"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_raises_sqlstate_and_changes_nothing(db: psycopg.Connection, case: Case) -> None:
+    claimed, free = _seed(db)
+    before = snapshot(db)
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute(case.sql.format(job=claimed, free=free))
+    err: Any = caught.value
+    assert err.sqlstate == case.sqlstate, err
+    if case.message is not None:
+        assert err.diag.message_primary == case.message
+    if case.explained:
+        assert err.diag.message_hint, err
+        if case.message is not None and case.sqlstate != "GWA01":
+            assert err.diag.message_detail, err
+    assert snapshot(db) == before
+
+
+def test_bad_input_cases_have_unique_messages() -> None:
+    messages = [c.message for c in CASES if c.message is not None]
+    assert len(messages) == len(set(messages))
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select graphile_worker.add_job('t', job_key_mode => 'bogus')",
+        "select graphile_worker.add_job('t', job_key => null, job_key_mode => 'bogus')",
+    ],
+)
+def test_bad_input_invalid_key_mode_without_key_is_not_raised(
+    db: psycopg.Connection, sql: str
+) -> None:
+    db.execute(sql)
+
+
+def test_bad_input_limits_themselves_are_accepted(db: psycopg.Connection) -> None:
+    row = add_job(db, "t" * 128, queue_name="q" * 128, job_key="k" * 512, max_attempts=32767,
+                  priority=-32768)
+    assert row is not None
+    assert add_job(db, "t", job_key="k", max_attempts=1, priority=32767) is not None
+    assert add_job(db, "t", flags=[]) is not None
