@@ -38,3 +38,15 @@ alter table graphile_worker._private_jobs enable row level security;
 select pg_catalog.pg_extension_config_dump('graphile_worker._private_jobs', '');
 select pg_catalog.pg_extension_config_dump('graphile_worker.jobs_id_seq1', '');
 -- extension-only:end
+
+-- Extension additions (not in graphile-worker's schema; Node workers ignore them). They let
+-- get_jobs() claim at a cost that does not grow with jobs it must skip: future jobs (a range
+-- per priority), jobs of tasks the runner does not handle (one range per task), and jobs
+-- waiting behind a locked named queue (one probe per queue).
+create index jobs_gw_claim_no_queue_index on graphile_worker._private_jobs
+  using btree (task_id, priority, run_at) include (id)
+  where (is_available = true and job_queue_id is null);
+
+create index jobs_gw_claim_queue_index on graphile_worker._private_jobs
+  using btree (job_queue_id, priority, run_at) include (id, task_id)
+  where (is_available = true and job_queue_id is not null);

@@ -33,6 +33,10 @@ declare
   v_task_ids integer[];
   v_flags text[] := case when cardinality(forbidden_flags) > 0 then forbidden_flags end;
   v_now timestamptz := get_jobs.now;
+  v_candidates bigint[];
+  -- Phase 1 collects some spare candidates, so that jobs another worker locks between the
+  -- two phases rarely leave this batch short.
+  v_want integer;
 begin
   perform graphile_worker._private_check_worker_id(get_jobs.worker_id);
   if batch_size is null or batch_size < 1 or batch_size > 10000 then
@@ -45,31 +49,107 @@ begin
     raise exception 'now must not be null'
       using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
   end if;
+  v_want := batch_size + least(batch_size, 100);
 
-  select array_agg(t.id) into v_task_ids
+  select array_agg(t.id order by t.id) into v_task_ids
   from graphile_worker._private_tasks as t
   where t.identifier = any(task_identifiers);
   if v_task_ids is null then
     return;
   end if;
 
+  -- Phase 1 (reads only): the best candidates by priority then run_at, found without walking
+  -- past jobs that cannot run now. Jobs without a queue: for each task, a skip scan over its
+  -- priorities, then a run_at range per priority. Named queues: one probe per queue that has
+  -- available jobs (a skip scan over queue ids), taking the queue's first runnable job of
+  -- these tasks; a locked queue costs one probe however many jobs wait in it.
+  with recursive no_queue_priorities as (
+    select t.task_id, (
+      select j.priority from graphile_worker._private_jobs as j
+      where j.task_id = t.task_id and j.is_available = true and j.job_queue_id is null
+      order by j.priority limit 1
+    ) as priority
+    from pg_catalog.unnest(v_task_ids) as t(task_id)
+    union all
+    select p.task_id, (
+      select j.priority from graphile_worker._private_jobs as j
+      where j.task_id = p.task_id and j.is_available = true and j.job_queue_id is null
+        and j.priority > p.priority
+      order by j.priority limit 1
+    )
+    from no_queue_priorities as p
+    where p.priority is not null
+  ),
+  queue_ids as (
+    (
+      select j.job_queue_id from graphile_worker._private_jobs as j
+      where j.is_available = true and j.job_queue_id is not null
+      order by j.job_queue_id limit 1
+    )
+    union all
+    select (
+      select j.job_queue_id from graphile_worker._private_jobs as j
+      where j.is_available = true and j.job_queue_id > q.job_queue_id
+      order by j.job_queue_id limit 1
+    )
+    from queue_ids as q
+    where q.job_queue_id is not null
+  ),
+  candidates as (
+    select c.id, c.priority, c.run_at
+    from no_queue_priorities as p
+    cross join lateral (
+      select j.id, j.priority, j.run_at from graphile_worker._private_jobs as j
+      where j.task_id = p.task_id and j.priority = p.priority
+        and j.is_available = true and j.job_queue_id is null and j.run_at <= v_now
+        and (v_flags is null or (j.flags ?| v_flags) is not true)
+      order by j.run_at
+      limit v_want
+    ) as c
+    where p.priority is not null
+    union all
+    select h.id, h.priority, h.run_at
+    from queue_ids as qi
+    join graphile_worker._private_job_queues as q on q.id = qi.job_queue_id and q.is_available = true
+    cross join lateral (
+      select j.id, j.priority, j.run_at from graphile_worker._private_jobs as j
+      where j.job_queue_id = qi.job_queue_id and j.is_available = true
+        and j.run_at <= v_now and j.task_id = any(v_task_ids)
+        and (v_flags is null or (j.flags ?| v_flags) is not true)
+      order by j.priority, j.run_at
+      limit 1
+    ) as h
+    where qi.job_queue_id is not null
+  )
+  select array_agg(c.id) into v_candidates
+  from (select c.id from candidates as c order by c.priority, c.run_at limit v_want) as c;
+
+  if v_candidates is null then
+    return;
+  end if;
+
+  -- Phase 2: lock what is still free (SKIP LOCKED: a job or queue another worker is claiming
+  -- right now is skipped; a row claimed since phase 1 no longer passes is_available).
   return query
-  with candidates as (
+  with locked as (
     select jobs.id, jobs.job_queue_id, jobs.priority, jobs.run_at
     from graphile_worker._private_jobs as jobs
-    where jobs.is_available = true
+    where jobs.id = any(v_candidates)
+      and jobs.is_available = true
       and jobs.run_at <= v_now
-      and jobs.task_id = any(v_task_ids)
       and (
         jobs.job_queue_id is null
         or jobs.job_queue_id in (
           select q.id
           from graphile_worker._private_job_queues as q
-          where q.is_available = true
+          where q.id in (
+            select j2.job_queue_id from graphile_worker._private_jobs as j2
+            where j2.id = any(v_candidates) and j2.job_queue_id is not null
+          )
+            and q.is_available = true
           for update skip locked
         )
       )
-      and (v_flags is null or (jobs.flags ?| v_flags) is not true)
     order by jobs.priority, jobs.run_at
     limit batch_size
     for update of jobs skip locked
@@ -77,10 +157,10 @@ begin
   -- At most one job per named queue per batch (upstream #621): the queue row is locked with
   -- its first job, and the queue stays locked until that job is done.
   chosen as (
-    select distinct on (c.job_queue_id, case when c.job_queue_id is null then c.id end)
-      c.id, c.job_queue_id
-    from candidates as c
-    order by c.job_queue_id, case when c.job_queue_id is null then c.id end, c.priority, c.run_at
+    select distinct on (l.job_queue_id, case when l.job_queue_id is null then l.id end)
+      l.id, l.job_queue_id
+    from locked as l
+    order by l.job_queue_id, case when l.job_queue_id is null then l.id end, l.priority, l.run_at
   ),
   locked_queues as (
     update graphile_worker._private_job_queues as q
