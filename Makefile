@@ -13,18 +13,38 @@ SRC_FILES   = $(shell find sql/src -name '*.sql' | LC_ALL=C sort)
 BUILT       = build/$(EXTENSION)--$(EXTVERSION).sql
 STANDALONE  = build/$(EXTENSION)-standalone.sql
 
-DATA_built  = $(BUILT)
-DATA        = $(filter-out $(notdir $(BUILT)),$(wildcard sql/upgrades/*.sql) $(wildcard sql/released/*.sql))
+# Releases (CONTRIBUTING.md): sql/released/ holds the frozen full script of every released
+# version, sql/upgrades/ the hand-written upgrades A -> B, built into build/ for ALTER EXTENSION
+# UPDATE and, as graphile_worker-standalone--A--B.sql, for standalone installs.
+RELEASED    = $(wildcard sql/released/$(EXTENSION)--*.sql)
+FROZEN      = sql/released/$(EXTENSION)--$(EXTVERSION).sql
+UPGRADE_SRC = $(wildcard sql/upgrades/$(EXTENSION)--*--*.sql)
+UPGRADES    = $(patsubst sql/upgrades/%,build/%,$(UPGRADE_SRC))
+STANDALONE_UPGRADES = $(patsubst sql/upgrades/$(EXTENSION)--%,build/$(EXTENSION)-standalone--%,$(UPGRADE_SRC))
+
+# `make install` installs every frozen script, every upgrade and the current build. Once the
+# default version is released its frozen script is installed (same file name as the build);
+# tests/release checks that the build still equals it.
+DATA        = $(RELEASED)
+ifeq ($(wildcard $(FROZEN)),)
+DATA_built  = $(BUILT) $(UPGRADES)
+else
+DATA_built  = $(UPGRADES)
+endif
 EXTRA_CLEAN = build
 
 PG_CONFIG  ?= pg_config
 PGXS       := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
+all: $(BUILT) $(UPGRADES)
 else
-all: $(BUILT)
+all: $(BUILT) $(UPGRADES)
 install:
 	@echo "pg_config not found: run scripts/ensure-deps.sh (installs postgresql-server-dev-15)" >&2; exit 2
+endif
+ifneq ($(wildcard $(FROZEN)),)
+all: frozen-check
 endif
 
 VENV       ?= .venv
@@ -38,9 +58,22 @@ $(BUILT): $(SRC_FILES) graphile_worker.control scripts/build-sql.sh
 $(STANDALONE): $(SRC_FILES) graphile_worker.control scripts/build-sql.sh
 	scripts/build-sql.sh standalone $(EXTVERSION) $@ $(SRC_FILES)
 
-.PHONY: deps test run lint bench standalone
+build/$(EXTENSION)--%.sql: sql/upgrades/$(EXTENSION)--%.sql scripts/build-sql.sh
+	scripts/build-sql.sh upgrade extension $@ $<
 
-standalone: $(STANDALONE)
+build/$(EXTENSION)-standalone--%.sql: sql/upgrades/$(EXTENSION)--%.sql scripts/build-sql.sh
+	scripts/build-sql.sh upgrade standalone $@ $<
+
+.PHONY: deps test run lint bench standalone frozen-check
+
+standalone: $(STANDALONE) $(STANDALONE_UPGRADES)
+
+# default_version is released: the build must equal the frozen script (tests/release fails
+# otherwise). A change to sql/src needs a new default_version and an upgrade script.
+frozen-check: $(BUILT)
+	@cmp -s $(BUILT) $(FROZEN) || echo "WARNING: $(BUILT) differs from the frozen $(FROZEN):" \
+	  "sql/src changed after release $(EXTVERSION); bump default_version and write" \
+	  "sql/upgrades/$(EXTENSION)--$(EXTVERSION)--NEW.sql (CONTRIBUTING.md)" >&2
 
 deps:
 	scripts/ensure-deps.sh

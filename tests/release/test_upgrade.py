@@ -1,0 +1,66 @@
+"""Every release updates to the current version with ALTER EXTENSION graphile_worker UPDATE,
+ends with exactly the schema of a fresh install, and keeps its jobs claimable."""
+
+from __future__ import annotations
+
+import pytest
+from psycopg import sql
+
+from tests.release.release_tools import (
+    JOB_COLUMNS,
+    assert_same_schema,
+    assert_seeded_jobs_claimable,
+    connect,
+    default_version,
+    detach_members,
+    extension_config,
+    extension_members,
+    release_params,
+    schema_blocks,
+    scratch_database,
+    seed_jobs,
+)
+
+MIGRATIONS = [(i, i in (1, 3, 11, 13, 14, 16, 19)) for i in range(1, 21)]
+
+
+@pytest.mark.parametrize("version", release_params())
+def test_release_updates_to_the_schema_of_a_fresh_install(version: str) -> None:
+    current = default_version()
+    with scratch_database("fresh") as fresh_db, scratch_database("updated") as updated_db:
+        with connect(fresh_db) as fresh:
+            fresh.execute("create extension graphile_worker")
+            fresh_members = extension_members(fresh)
+            fresh_config = extension_config(fresh)
+            detach_members(fresh)
+        expected = schema_blocks(fresh_db)
+
+        with connect(updated_db) as updated:
+            updated.execute(
+                sql.SQL("create extension graphile_worker version {}").format(sql.Literal(version))
+            )
+            t = seed_jobs(updated)
+            jobs_before = updated.execute(JOB_COLUMNS).fetchall()
+
+            updated.execute("alter extension graphile_worker update")
+
+            assert updated.execute(
+                "select extversion from pg_catalog.pg_extension where extname = 'graphile_worker'"
+            ).fetchone() == (current,)
+            assert updated.execute("select graphile_worker.version()").fetchone() == (current,)
+            # Node workers read this ledger: an update never adds rows to it.
+            assert updated.execute(
+                "select id, breaking from graphile_worker.migrations order by id"
+            ).fetchall() == MIGRATIONS
+            assert updated.execute(JOB_COLUMNS).fetchall() == jobs_before
+            assert_seeded_jobs_claimable(updated, t)
+
+            assert extension_members(updated) == fresh_members
+            # Tables and sequences registered for pg_dump: an upgrade that adds a table with
+            # user data must register it (and its sequence) as a fresh install does.
+            assert extension_config(updated) == fresh_config
+            detach_members(updated)
+        actual = schema_blocks(updated_db)
+
+    assert_same_schema(expected, actual, f"fresh install of {current}", f"{version} updated")
+
