@@ -35,7 +35,7 @@ if [ "${RELEASE_ALLOW_DIRTY:-0}" != 1 ] && git rev-parse --git-dir >/dev/null 2>
 fi
 
 previous=$(find sql/released -maxdepth 1 -name 'graphile_worker--*.sql' 2>/dev/null |
-  sed 's/.*graphile_worker--\(.*\)\.sql$/\1/' | sort -V)
+  sed 's/.*graphile_worker--\(.*\)\.sql$/\1/' | sort -V || true)
 if [ -n "$previous" ]; then
   latest=$(echo "$previous" | tail -n 1)
   [ "$(printf '%s\n%s\n' "$latest" "$version" | sort -V | tail -n 1)" = "$version" ] ||
