@@ -1,0 +1,231 @@
+"""The project's own benchmarks (`make bench`): enqueue rates, processing rates, latency, the
+large-table scenario and a profile mode, against a real PostgreSQL server.
+
+    python bench/run.py --dsn postgresql:///bench_db      # or: make bench (throwaway durable cluster)
+    python bench/run.py --workloads process --concurrency 1,10 --rounds 3
+    python bench/run.py --workloads large                  # 1M non-runnable jobs vs an empty table
+    python bench/run.py --profile                          # cProfile of the runner on process_c10
+
+Every measurement uses a fresh database with the extension (dropped afterwards). Rates are
+jobs per second (higher is better), latency is enqueue -> handler start in ms. Speed targets
+against the peers are measured side by side with ../shared/bench (see docs/performance.md);
+these numbers are for regressions and tuning. Nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TASKS = HERE / "tasks.py"
+LARGE_SETUP = HERE / "large_table_setup.sql"
+
+BULK_SQL = """
+select count(*) from graphile_worker.add_jobs(
+  array(select row(i, p, null, null, null, null, null, null)::graphile_worker.job_spec
+        from unnest(%s::text[], %s::json[]) as u(i, p)))
+"""
+SINGLE_SQL = "select (graphile_worker.add_job(%s, %s::json)).id"
+PENDING_SQL = "select count(*) from graphile_worker._private_jobs where is_available or locked_at is not null"
+
+
+@contextmanager
+def fresh_db(base_dsn: str) -> Iterator[str]:
+    """A new database with the extension; dropped afterwards."""
+    name = f"gw_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base_dsn, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    params = conninfo_to_dict(base_dsn)
+    params["dbname"] = name
+    dsn = make_conninfo(**params)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("create extension graphile_worker")
+        yield dsn
+    finally:
+        with psycopg.connect(base_dsn, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def bulk_enqueue(dsn: str, n: int, chunk: int = 5000) -> float:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("select 1")
+        t0 = time.perf_counter()
+        done = 0
+        while done < n:
+            k = min(chunk, n - done)
+            conn.execute(BULK_SQL, (["noop"] * k, ["{}"] * k))
+            done += k
+        return n / (time.perf_counter() - t0)
+
+
+def single_enqueue(dsn: str, n: int) -> float:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("select 1")
+        t0 = time.perf_counter()
+        for _ in range(n):
+            conn.execute(SINGLE_SQL, ("noop", "{}"))
+        return n / (time.perf_counter() - t0)
+
+
+def runner_cmd(dsn: str, concurrency: int, extra: list[str], profile_out: str | None = None) -> list[str]:
+    cmd = [sys.executable]
+    if profile_out:
+        cmd += ["-m", "cProfile", "-o", profile_out]
+    cmd += ["-m", "gw_runner", str(TASKS), "-c", dsn, "-j", str(concurrency), "--log-level", "warning"]
+    return cmd + extra
+
+
+def process(dsn: str, n: int, concurrency: int, profile_out: str | None = None) -> dict[str, float]:
+    """Preload n jobs, then time `--once` from spawn to exit (includes start-up)."""
+    bulk_enqueue(dsn, n)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("vacuum analyze graphile_worker._private_jobs")
+        xact0 = conn.execute("select xact_commit from pg_stat_database where datname = current_database()").fetchone()
+    t0 = time.perf_counter()
+    proc = subprocess.run(runner_cmd(dsn, concurrency, ["--once"], profile_out), capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"runner failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        left = conn.execute(PENDING_SQL).fetchone()[0]
+        time.sleep(0.6)  # let the statistics collector catch up
+        xact1 = conn.execute("select xact_commit from pg_stat_database where datname = current_database()").fetchone()
+    if left:
+        raise RuntimeError(f"{left} jobs left after --once")
+    return {"jobs/s": n / elapsed, "seconds": elapsed, "xact/job": (xact1[0] - xact0[0]) / n}
+
+
+def latency(dsn: str, n: int, gap_ms: float, settle: float = 1.5) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / "record.txt"
+        env = {**os.environ, "BENCH_RECORD": str(record)}
+        proc = subprocess.Popen(runner_cmd(dsn, 10, []), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(settle)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                start = time.perf_counter()
+                for i in range(n):
+                    target = start + i * gap_ms / 1000
+                    delay = target - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    conn.execute(SINGLE_SQL, ("noop", json.dumps({"t": time.time()})))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if record.exists() and len(record.read_text().splitlines()) >= n:
+                    break
+                time.sleep(0.05)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        samples = sorted(
+            (float(b) - float(a)) * 1000 for a, b in (line.split() for line in record.read_text().splitlines())
+        )
+    if len(samples) < n:
+        raise RuntimeError(f"only {len(samples)}/{n} latency samples recorded")
+    q = statistics.quantiles(samples, n=100)
+    return {"p50 ms": q[49], "p95 ms": q[94], "p99 ms": q[98], "max ms": samples[-1]}
+
+
+def large(dsn: str, n: int, concurrency: int) -> dict[str, float]:
+    """Processing rate with 1,000,000 non-runnable jobs in the table (bench/large_table_setup.sql)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(LARGE_SETUP.read_text())  # type: ignore[call-overload]
+    result = process(dsn, n, concurrency)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        claim_plan = conn.execute(
+            "explain (analyze, costs off, timing off) select * from graphile_worker.get_jobs('explain', array['noop'], 100)"
+        ).fetchall()
+    result["plan"] = "\n".join(r[0] for r in claim_plan)  # type: ignore[assignment]
+    return result
+
+
+def table(rows: list[tuple[str, dict[str, float]]]) -> str:
+    keys: list[str] = []
+    for _, values in rows:
+        keys += [k for k in values if k not in keys and k != "plan"]
+    out = ["| workload | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, values in rows:
+        cells = [f"{values[k]:,.4g}" if k in values else "" for k in keys]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def median_of(rounds: int, fn: Callable[[], dict[str, float]]) -> dict[str, float]:
+    results = [fn() for _ in range(rounds)]
+    return {k: statistics.median(r[k] for r in results) for k in results[0] if k != "plan"}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", default=os.environ.get("DATABASE_URL"), help="a database where CREATE DATABASE works")
+    ap.add_argument("--workloads", default="enqueue,process,latency,large")
+    ap.add_argument("--concurrency", default="1,10")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--n-bulk", type=int, default=50_000)
+    ap.add_argument("--n-single", type=int, default=5_000)
+    ap.add_argument("--n-process", type=int, default=20_000)
+    ap.add_argument("--n-latency", type=int, default=200)
+    ap.add_argument("--gap-ms", type=float, default=20)
+    ap.add_argument("--profile", action="store_true", help="cProfile the runner on process_c10 and print the top")
+    args = ap.parse_args()
+    if not args.dsn:
+        ap.error("give --dsn or DATABASE_URL (make bench starts a throwaway cluster and sets it)")
+    workloads = set(args.workloads.split(","))
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    rows: list[tuple[str, dict[str, float]]] = []
+
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp, fresh_db(args.dsn) as dsn:
+            out = str(Path(tmp) / "runner.prof")
+            result = process(dsn, args.n_process, 10, profile_out=out)
+            print(f"process_c10 under cProfile: {result['jobs/s']:,.0f} jobs/s (profiling slows it down)")
+            pstats.Stats(out).sort_stats("cumulative").print_stats(30)
+        return 0
+
+    if "enqueue" in workloads:
+        rows.append(("enqueue_bulk", median_of(args.rounds, lambda: _in_fresh(args.dsn, lambda d: {"jobs/s": bulk_enqueue(d, args.n_bulk)}))))
+        rows.append(("enqueue_single", median_of(args.rounds, lambda: _in_fresh(args.dsn, lambda d: {"jobs/s": single_enqueue(d, args.n_single)}))))
+    if "process" in workloads:
+        for c in concurrencies:
+            n = args.n_process if c > 1 else args.n_process // 4
+            rows.append((f"process_c{c} (n={n})", median_of(args.rounds, lambda c=c, n=n: _in_fresh(args.dsn, lambda d: process(d, n, c)))))
+    if "latency" in workloads:
+        rows.append(("latency (c10)", median_of(args.rounds, lambda: _in_fresh(args.dsn, lambda d: latency(d, args.n_latency, args.gap_ms)))))
+    if "large" in workloads:
+        n = args.n_process
+        empty = median_of(1, lambda: _in_fresh(args.dsn, lambda d: process(d, n, 10)))
+        with fresh_db(args.dsn) as dsn:
+            big = large(dsn, n, 10)
+        rows.append((f"process_c10, empty table (n={n})", empty))
+        rows.append((f"process_c10, +1M non-runnable (n={n})", {k: v for k, v in big.items() if k != "plan"}))
+        rows.append(("large / empty", {"jobs/s": big["jobs/s"] / empty["jobs/s"]}))
+        print("get_jobs(batch 100) with 1M non-runnable jobs:\n" + str(big["plan"]) + "\n")
+    print(table(rows))
+    return 0
+
+
+def _in_fresh(base: str, fn: Callable[[str], dict[str, float]]) -> dict[str, float]:
+    with fresh_db(base) as dsn:
+        return fn(dsn)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
