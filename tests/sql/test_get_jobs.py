@@ -188,3 +188,15 @@ def test_get_jobs_batch_size_limits_the_claim(db: psycopg.Connection) -> None:
         "from graphile_worker._private_jobs"
     )
     assert counts == {"locked": 5, "total": 5}
+
+
+def test_get_jobs_different_queues_run_in_parallel(db: psycopg.Connection) -> None:
+    for i in range(5):
+        add_job(db, "job1", payload={"i": i}, queue_name=f"queue_{i}")
+    claims = [get_jobs(db, f"pool-{n}", ["job1"]) for n in range(5)]
+    assert all(len(c) == 1 for c in claims)
+    assert len({c[0]["queue_name"] for c in claims}) == 5
+    lockers = {q["queue_name"]: q["locked_by"] for q in job_queues(db)}
+    assert sorted(lockers.values()) == [f"pool-{n}" for n in range(5)]
+    for c, n in zip(claims, range(5), strict=True):
+        assert lockers[c[0]["queue_name"]] == f"pool-{n}"
