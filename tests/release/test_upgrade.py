@@ -55,12 +55,22 @@ def test_release_updates_to_the_schema_of_a_fresh_install(version: str) -> None:
             assert updated.execute(JOB_COLUMNS).fetchall() == jobs_before
             assert_seeded_jobs_claimable(updated, t)
 
-            assert extension_members(updated) == fresh_members
-            # Tables and sequences registered for pg_dump: an upgrade that adds a table with
-            # user data must register it (and its sequence) as a fresh install does.
-            assert extension_config(updated) == fresh_config
+            updated_members = extension_members(updated)
+            updated_config = extension_config(updated)
             detach_members(updated)
         actual = schema_blocks(updated_db)
 
     assert_same_schema(expected, actual, f"fresh install of {current}", f"{version} updated")
+    assert updated_members == fresh_members, (
+        f"extension members only in the fresh install: "
+        f"{sorted(set(fresh_members) - set(updated_members))}; only after the update: "
+        f"{sorted(set(updated_members) - set(fresh_members))}"
+    )
+    # Tables and sequences registered for pg_dump: an upgrade that adds a table with user data
+    # must register it (and its sequence) as a fresh install does, or a dump loses its rows.
+    assert updated_config == fresh_config, (
+        f"pg_extension_config_dump registrations only in the fresh install: "
+        f"{sorted(set(fresh_config) - set(updated_config))}; only after the update: "
+        f"{sorted(set(updated_config) - set(fresh_config))}"
+    )
 
