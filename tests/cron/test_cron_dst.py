@@ -135,7 +135,7 @@ def test_dst_runs_are_the_listed_ones(
         db.execute(
             "select graphile_worker.cron_next_after(%s, %s, %s)", (schedule, previous, zone)
         ).fetchone()[0]
-        for previous in [utc(after)] + runs[:-1]
+        for previous in [utc(after), *runs[:-1]]
     ]
     assert next_after == runs
     # matching minute by minute gives the same runs, and nothing else

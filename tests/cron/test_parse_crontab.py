@@ -32,11 +32,11 @@ UPSTREAM_CRONTAB = """\
 0 4 * * 1 every_monday_at_4_am {isMonday: true}
 0 4 * * 1 every_monday_at_4_am ?id=monday_json {"isMonday": true}
 */10,7,56-59 1 1 1 1 one ?id=stuff&fill=4w3d2h1m&max=3&queue=my_queue&priority=3 {"myExtraPayload":{"stuff":"here with # hash char"}}
-    *     *      *       *       *      lots_of_spaces     
+    *     *      *       *       *      lots_of_spaces{TRAILING}
 * * * * * with_key ?jobKey=my_key
 * * * * * with_key_and_mode ?jobKey=my_key&jobKeyMode=preserve_run_at
 * * * * * one/two/three
-"""
+""".replace("{TRAILING}", "   \t  ")
 
 
 def _error(db: psycopg.Connection, crontab: str) -> psycopg.Error:

@@ -279,7 +279,7 @@ def test_schedule_crontab_three_runners_schedule_a_minute_once(db, connect) -> N
         try:
             results.append(schedule(conn, crontab, now_))
             conn.commit()
-        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+        except BaseException as e:  # reported by the main thread
             errors.append(e)
 
     threads = [

@@ -40,7 +40,8 @@ begin
         hint = 'Write minute hour day-of-month month day-of-week, or an @ shorthand.';
   end if;
   v_item.schedule := btrim(schedule, E' \t');
-  v_item.minutes := graphile_worker._private_cron_parse_field(context, 'minute', v_fields[1], 0, 59);
+  v_item.minutes := graphile_worker._private_cron_parse_field(
+    context, 'minute', v_fields[1], 0, 59);
   v_item.hours := graphile_worker._private_cron_parse_field(context, 'hour', v_fields[2], 0, 23);
   v_item.days := graphile_worker._private_cron_parse_field(
     context, 'day of month', v_fields[3], 1, 31);

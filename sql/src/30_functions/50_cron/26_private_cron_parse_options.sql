@@ -24,7 +24,8 @@ begin
     v_key := graphile_worker._private_cron_url_decode(split_part(v_part, '=', 1), true);
     v_value := graphile_worker._private_cron_url_decode(
       substr(v_part, length(split_part(v_part, '=', 1)) + 2), v_key <> 'tz');
-    if not v_key = any(array['id', 'fill', 'max', 'queue', 'jobKey', 'jobKeyMode', 'priority', 'tz'])
+    if not v_key = any(
+      array['id', 'fill', 'max', 'queue', 'jobKey', 'jobKeyMode', 'priority', 'tz'])
     then
       raise exception '%: unknown option ''%''', context, v_key
         using errcode = 'GWC04',
@@ -87,7 +88,8 @@ begin
           v_invalid := 'replace or preserve_run_at';
         end if;
       when 'priority' then
-        if (case when v_value ~ '^-?[0-9]{1,5}$' then v_value::int between -32768 and 32767 end) then
+        if (case when v_value ~ '^-?[0-9]{1,5}$'
+            then v_value::int between -32768 and 32767 end) then
           v_item.priority := v_value::int;
         else
           v_invalid := 'a whole number from -32768 to 32767';

@@ -19,6 +19,9 @@ declare
   v_candidate timestamptz;
   v_change timestamptz;
 begin
+  if not isfinite(v_from) then
+    return null;
+  end if;
   if v_zone = 'UTC' then
     v_candidate := graphile_worker._private_cron_next_local(item, v_from at time zone 'UTC')
       at time zone 'UTC';

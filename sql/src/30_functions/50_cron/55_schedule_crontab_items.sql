@@ -1,4 +1,5 @@
--- The scheduler, for items parsed once by the caller (parse_crontab): register, backfill, catch up and schedule the current minute for parsed items.
+-- The scheduler, for items parsed once by the caller (parse_crontab): register, backfill, catch
+-- up and schedule the current minute.
 -- Every job goes through upstream's guard, an upsert that only moves last_execution forward, so
 -- any number of concurrent callers schedule each (identifier, minute) at most once, and a clock
 -- that steps back schedules nothing twice.

@@ -21,6 +21,6 @@ begin atomic
 end;
 
 comment on function graphile_worker.schedule_crontab(text, timestamptz, timestamptz) is
-  'Parses the crontab and schedules its items (see schedule_crontab(cron_item[], ...)): call it at every minute boundary (from a '
-  'runner, pg_cron or any timer); exactly once per (identifier, minute) however many callers; '
-  'see docs/cron.md.';
+  'Parses the crontab and schedules its items (see schedule_crontab(cron_item[], ...)): call '
+  'it at every minute boundary (from a runner, pg_cron or any timer); exactly once per '
+  '(identifier, minute) however many callers; see docs/cron.md.';

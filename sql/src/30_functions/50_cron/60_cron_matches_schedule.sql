@@ -14,4 +14,5 @@ return graphile_worker.cron_matches(
   graphile_worker._private_cron_parse_schedule('cron schedule', schedule, time_zone), at);
 
 comment on function graphile_worker.cron_matches(text, timestamptz, text) is
-  'Whether the schedule (five fields, names, steps, @daily ...) fires at the minute containing at, in time_zone (default UTC); the same as cron_matches on a parsed item.';
+  'Whether the schedule (five fields, names, steps, @daily ...) fires at the minute containing '
+  'at, in time_zone (default UTC); the same as cron_matches on a parsed item.';

@@ -14,4 +14,5 @@ return graphile_worker.cron_next_after(
   graphile_worker._private_cron_parse_schedule('cron schedule', schedule, time_zone), after);
 
 comment on function graphile_worker.cron_next_after(text, timestamptz, text) is
-  'The next minute strictly after `after` at which the schedule fires in time_zone (default UTC); the same as cron_next_after on a parsed item.';
+  'The next minute strictly after `after` at which the schedule fires in time_zone (default '
+  'UTC); the same as cron_next_after on a parsed item.';
