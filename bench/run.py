@@ -42,7 +42,9 @@ select count(*) from graphile_worker.add_jobs(
         from unnest(%s::text[], %s::json[]) as u(i, p)))
 """
 SINGLE_SQL = "select (graphile_worker.add_job(%s, %s::json)).id"
-PENDING_SQL = "select count(*) from graphile_worker._private_jobs where is_available or locked_at is not null"
+PENDING_SQL = (
+    "select count(*) from graphile_worker._private_jobs where is_available or locked_at is not null"
+)
 
 
 @contextmanager
@@ -84,11 +86,23 @@ def single_enqueue(dsn: str, n: int) -> float:
         return n / (time.perf_counter() - t0)
 
 
-def runner_cmd(dsn: str, concurrency: int, extra: list[str], profile_out: str | None = None) -> list[str]:
+def runner_cmd(
+    dsn: str, concurrency: int, extra: list[str], profile_out: str | None = None
+) -> list[str]:
     cmd = [sys.executable]
     if profile_out:
         cmd += ["-m", "cProfile", "-o", profile_out]
-    cmd += ["-m", "gw_runner", str(TASKS), "-c", dsn, "-j", str(concurrency), "--log-level", "warning"]
+    cmd += [
+        "-m",
+        "gw_runner",
+        str(TASKS),
+        "-c",
+        dsn,
+        "-j",
+        str(concurrency),
+        "--log-level",
+        "warning",
+    ]
     return cmd + extra
 
 
@@ -97,16 +111,22 @@ def process(dsn: str, n: int, concurrency: int, profile_out: str | None = None) 
     bulk_enqueue(dsn, n)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("vacuum analyze graphile_worker._private_jobs")
-        xact0 = conn.execute("select xact_commit from pg_stat_database where datname = current_database()").fetchone()
+        xact0 = conn.execute(
+            "select xact_commit from pg_stat_database where datname = current_database()"
+        ).fetchone()
     t0 = time.perf_counter()
-    proc = subprocess.run(runner_cmd(dsn, concurrency, ["--once"], profile_out), capture_output=True, text=True)
+    proc = subprocess.run(
+        runner_cmd(dsn, concurrency, ["--once"], profile_out), capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"runner failed ({proc.returncode}): {proc.stderr[-2000:]}")
     with psycopg.connect(dsn, autocommit=True) as conn:
         left = conn.execute(PENDING_SQL).fetchone()[0]
         time.sleep(0.6)  # let the statistics collector catch up
-        xact1 = conn.execute("select xact_commit from pg_stat_database where datname = current_database()").fetchone()
+        xact1 = conn.execute(
+            "select xact_commit from pg_stat_database where datname = current_database()"
+        ).fetchone()
     if left:
         raise RuntimeError(f"{left} jobs left after --once")
     return {"jobs/s": n / elapsed, "seconds": elapsed, "xact/job": (xact1[0] - xact0[0]) / n}
@@ -116,7 +136,13 @@ def latency(dsn: str, n: int, gap_ms: float, settle: float = 1.5) -> dict[str, f
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "record.txt"
         env = {**os.environ, "BENCH_RECORD": str(record)}
-        proc = subprocess.Popen(runner_cmd(dsn, 10, []), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            runner_cmd(dsn, 10, []),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             time.sleep(settle)
             with psycopg.connect(dsn, autocommit=True) as conn:
@@ -136,7 +162,8 @@ def latency(dsn: str, n: int, gap_ms: float, settle: float = 1.5) -> dict[str, f
             proc.terminate()
             proc.wait(timeout=30)
         samples = sorted(
-            (float(b) - float(a)) * 1000 for a, b in (line.split() for line in record.read_text().splitlines())
+            (float(b) - float(a)) * 1000
+            for a, b in (line.split() for line in record.read_text().splitlines())
         )
     if len(samples) < n:
         raise RuntimeError(f"only {len(samples)}/{n} latency samples recorded")
@@ -174,8 +201,14 @@ def median_of(rounds: int, fn: Callable[[], dict[str, float]]) -> dict[str, floa
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dsn", default=os.environ.get("DATABASE_URL"), help="a database where CREATE DATABASE works")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--dsn",
+        default=os.environ.get("DATABASE_URL"),
+        help="a database where CREATE DATABASE works",
+    )
     ap.add_argument("--workloads", default="enqueue,process,latency,large")
     ap.add_argument("--concurrency", default="1,10")
     ap.add_argument("--rounds", type=int, default=3)
@@ -184,7 +217,11 @@ def main() -> int:
     ap.add_argument("--n-process", type=int, default=20_000)
     ap.add_argument("--n-latency", type=int, default=200)
     ap.add_argument("--gap-ms", type=float, default=20)
-    ap.add_argument("--profile", action="store_true", help="cProfile the runner on process_c10 and print the top")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the runner on process_c10 and print the top",
+    )
     args = ap.parse_args()
     if not args.dsn:
         ap.error("give --dsn or DATABASE_URL (make bench starts a throwaway cluster and sets it)")
@@ -196,26 +233,67 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp, fresh_db(args.dsn) as dsn:
             out = str(Path(tmp) / "runner.prof")
             result = process(dsn, args.n_process, 10, profile_out=out)
-            print(f"process_c10 under cProfile: {result['jobs/s']:,.0f} jobs/s (profiling slows it down)")
+            print(
+                f"process_c10 under cProfile: {result['jobs/s']:,.0f} jobs/s (profiling slows it down)"
+            )
             pstats.Stats(out).sort_stats("cumulative").print_stats(30)
         return 0
 
     if "enqueue" in workloads:
-        rows.append(("enqueue_bulk", median_of(args.rounds, lambda: _in_fresh(args.dsn, lambda d: {"jobs/s": bulk_enqueue(d, args.n_bulk)}))))
-        rows.append(("enqueue_single", median_of(args.rounds, lambda: _in_fresh(args.dsn, lambda d: {"jobs/s": single_enqueue(d, args.n_single)}))))
+        rows.append(
+            (
+                "enqueue_bulk",
+                median_of(
+                    args.rounds,
+                    lambda: _in_fresh(args.dsn, lambda d: {"jobs/s": bulk_enqueue(d, args.n_bulk)}),
+                ),
+            )
+        )
+        rows.append(
+            (
+                "enqueue_single",
+                median_of(
+                    args.rounds,
+                    lambda: _in_fresh(
+                        args.dsn, lambda d: {"jobs/s": single_enqueue(d, args.n_single)}
+                    ),
+                ),
+            )
+        )
     if "process" in workloads:
         for c in concurrencies:
             n = args.n_process if c > 1 else args.n_process // 4
-            rows.append((f"process_c{c} (n={n})", median_of(args.rounds, lambda c=c, n=n: _in_fresh(args.dsn, lambda d: process(d, n, c)))))
+            rows.append(
+                (
+                    f"process_c{c} (n={n})",
+                    median_of(
+                        args.rounds,
+                        lambda c=c, n=n: _in_fresh(args.dsn, lambda d: process(d, n, c)),
+                    ),
+                )
+            )
     if "latency" in workloads:
-        rows.append(("latency (c10)", median_of(args.rounds, lambda: _in_fresh(args.dsn, lambda d: latency(d, args.n_latency, args.gap_ms)))))
+        rows.append(
+            (
+                "latency (c10)",
+                median_of(
+                    args.rounds,
+                    lambda: _in_fresh(args.dsn, lambda d: latency(d, args.n_latency, args.gap_ms)),
+                ),
+            )
+        )
     if "large" in workloads:
         n = args.n_process
         empty = median_of(1, lambda: _in_fresh(args.dsn, lambda d: process(d, n, 10)))
         with fresh_db(args.dsn) as dsn:
             big = large(dsn, n, 10)
         rows.append((f"process_c10, empty table (n={n})", empty))
-        rows.append((f"process_c10, +1M non-runnable (n={n})", {k: v for k, v in big.items() if k != "plan"}))
+        rows.append(
+            (
+                f"process_c10, +1M non-runnable (n={n})",
+                {k: v for k, v in big.items() if k != "plan"},
+            )
+        )
         rows.append(("large / empty", {"jobs/s": big["jobs/s"] / empty["jobs/s"]}))
         print("get_jobs(batch 100) with 1M non-runnable jobs:\n" + str(big["plan"]) + "\n")
     print(table(rows))
