@@ -102,3 +102,8 @@ def test_parsed_items_and_schedule_text_give_the_same_answers(db) -> None:
     ).fetchone()
     assert row == (utc("2024-05-01 09:00"), True, utc("2024-05-01 09:00"))
     assert scalar(db, "select graphile_worker.cron_matches(null::text, now())") is None
+
+
+def test_infinite_instants_have_no_due_time(db) -> None:
+    assert scalar(db, "select graphile_worker.cron_next_after('* * * * *', 'infinity')") is None
+    assert scalar(db, "select graphile_worker.cron_next_after('* * * * *', '-infinity')") is None
