@@ -50,8 +50,13 @@ def test_get_jobs_orders_by_priority_then_run_at(db: psycopg.Connection) -> None
 def test_get_jobs_one_at_a_time_follows_the_same_order(db: psycopg.Connection) -> None:
     base = scalar(db, "select now() - interval '1 hour'")
     for i, priority in enumerate([3, 1, 2]):
-        add_job(db, "job1", payload={"p": priority}, priority=priority,
-                run_at=base + timedelta(seconds=i))
+        add_job(
+            db,
+            "job1",
+            payload={"p": priority},
+            priority=priority,
+            run_at=base + timedelta(seconds=i),
+        )
     order = [get_jobs(db, "w", ["job1"])[0]["payload"]["p"] for _ in range(3)]
     assert order == [1, 2, 3]
     assert get_jobs(db, "w", ["job1"]) == []
@@ -63,22 +68,40 @@ def test_get_jobs_returns_at_most_one_job_per_named_queue_per_batch(
     base = scalar(db, "select now() - interval '1 hour'")
     specs = []
     for i in range(3):
-        specs.append({"identifier": "job1", "queue_name": "A", "payload": {"n": f"A{i}"},
-                      "run_at": base + timedelta(seconds=i)})
+        specs.append(
+            {
+                "identifier": "job1",
+                "queue_name": "A",
+                "payload": {"n": f"A{i}"},
+                "run_at": base + timedelta(seconds=i),
+            }
+        )
     for i in range(2):
-        specs.append({"identifier": "job1", "queue_name": "B", "payload": {"n": f"B{i}"},
-                      "run_at": base + timedelta(seconds=10 + i)})
+        specs.append(
+            {
+                "identifier": "job1",
+                "queue_name": "B",
+                "payload": {"n": f"B{i}"},
+                "run_at": base + timedelta(seconds=10 + i),
+            }
+        )
     for i in range(2):
-        specs.append({"identifier": "job1", "payload": {"n": f"N{i}"},
-                      "run_at": base + timedelta(seconds=20 + i)})
+        specs.append(
+            {
+                "identifier": "job1",
+                "payload": {"n": f"N{i}"},
+                "run_at": base + timedelta(seconds=20 + i),
+            }
+        )
     add_jobs(db, specs)
 
     batch = get_jobs(db, "w1", ["job1"], batch_size=10)
     assert sorted(j["payload"]["n"] for j in batch) == ["A0", "B0", "N0", "N1"]
     # The other jobs of A and B stay untouched and unlocked.
     untouched = scalar(
-        db, "select count(*) from graphile_worker._private_jobs "
-        "where locked_at is null and attempts = 0"
+        db,
+        "select count(*) from graphile_worker._private_jobs "
+        "where locked_at is null and attempts = 0",
     )
     assert untouched == 3
     # Both queues stay locked until their job is reported.
@@ -127,7 +150,8 @@ def test_get_jobs_skips_locked_and_permanently_failed_jobs(db: psycopg.Connectio
     assert locked is not None and dead is not None
     db.execute(
         "update graphile_worker._private_jobs set locked_by = 'other', locked_at = now() "
-        "where id = %s", [locked["id"]]
+        "where id = %s",
+        [locked["id"]],
     )
     db.execute(
         "update graphile_worker._private_jobs set attempts = max_attempts where id = %s",
@@ -142,7 +166,8 @@ def test_get_jobs_ignores_lock_older_than_4_hours_until_swept(db: psycopg.Connec
     assert row is not None
     db.execute(
         "update graphile_worker._private_jobs set locked_by = 'gone', "
-        "locked_at = now() - interval '5 hours' where id = %s", [row["id"]]
+        "locked_at = now() - interval '5 hours' where id = %s",
+        [row["id"]],
     )
     assert get_jobs(db, "w", ["job1"]) == []
 
@@ -184,8 +209,9 @@ def test_get_jobs_batch_size_limits_the_claim(db: psycopg.Connection) -> None:
     assert len(get_jobs(db, "w", ["job1"], batch_size=3)) == 3
     assert len(get_jobs(db, "w", ["job1"], batch_size=3)) == 2
     counts = one(
-        db, "select count(*) filter (where locked_by = 'w') as locked, count(*) as total "
-        "from graphile_worker._private_jobs"
+        db,
+        "select count(*) filter (where locked_by = 'w') as locked, count(*) as total "
+        "from graphile_worker._private_jobs",
     )
     assert counts == {"locked": 5, "total": 5}
 
@@ -200,3 +226,18 @@ def test_get_jobs_different_queues_run_in_parallel(db: psycopg.Connection) -> No
     assert sorted(lockers.values()) == [f"pool-{n}" for n in range(5)]
     for c, n in zip(claims, range(5), strict=True):
         assert lockers[c[0]["queue_name"]] == f"pool-{n}"
+
+
+def test_get_jobs_runs_a_named_queue_first_in_first_out_for_one_add_jobs_call(db) -> None:  # noqa: ANN001
+    db.execute(
+        "select graphile_worker.add_jobs(array(select row('t', json_build_object('i', i), 'serial', "
+        "'2020-01-01', null, null, null, null)::graphile_worker.job_spec from generate_series(1, 6) as i))"
+    )
+    order = []
+    for _ in range(6):
+        ((job_id, payload),) = db.execute(
+            "select id, payload from graphile_worker.get_jobs('w', array['t'], 10)"
+        ).fetchall()
+        order.append(payload["i"])
+        db.execute("select * from graphile_worker.report_jobs('w', array[%s]::bigint[])", (job_id,))
+    assert order == [1, 2, 3, 4, 5, 6]

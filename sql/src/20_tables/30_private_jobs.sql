@@ -42,11 +42,12 @@ select pg_catalog.pg_extension_config_dump('graphile_worker.jobs_id_seq1', '');
 -- Extension additions (not in graphile-worker's schema; Node workers ignore them). They let
 -- get_jobs() claim at a cost that does not grow with jobs it must skip: future jobs (a range
 -- per priority), jobs of tasks the runner does not handle (one range per task), and jobs
--- waiting behind a locked named queue (one probe per queue).
+-- waiting behind a locked named queue (one probe per queue). Within a named queue, jobs with the
+-- same priority and run_at (e.g. from one add_jobs call) run in id order: first in, first out.
 create index jobs_gw_claim_no_queue_index on graphile_worker._private_jobs
   using btree (task_id, priority, run_at) include (id)
   where (is_available = true and job_queue_id is null);
 
 create index jobs_gw_claim_queue_index on graphile_worker._private_jobs
-  using btree (job_queue_id, priority, run_at) include (id, task_id)
+  using btree (job_queue_id, priority, run_at, id) include (task_id)
   where (is_available = true and job_queue_id is not null);

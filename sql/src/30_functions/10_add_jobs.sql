@@ -78,9 +78,11 @@ begin
       null,
       coalesce(s.priority, 0::smallint),
       (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f)
-    from pg_catalog.unnest(specs) as s
+    from pg_catalog.unnest(specs) with ordinality
+      as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
     join graphile_worker._private_tasks as t on t.identifier = s.identifier
     left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name
+    order by s.ord  -- ids follow the order of the specs (FIFO within a named queue)
     returning jobs.*;
     return;
   end if;
@@ -113,9 +115,11 @@ begin
         s.job_key,
         coalesce(s.priority, 0::smallint),
         (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f)
-      from pg_catalog.unnest(v_pending) as s
+      from pg_catalog.unnest(v_pending) with ordinality
+        as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
       join graphile_worker._private_tasks as t on t.identifier = s.identifier
       left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name
+      order by s.ord
       on conflict (key) do update set
         job_queue_id = excluded.job_queue_id,
         task_id = excluded.task_id,
@@ -136,9 +140,9 @@ begin
         last_error = null,
         updated_at = now()
       where jobs.locked_at is null
-      returning jobs.*
+      returning jobs as job
     )
-    select coalesce(array_agg(u), '{}') into v_more from upserted as u;
+    select coalesce(array_agg(u.job), '{}') into v_more from upserted as u;
 
     v_rows := v_rows || v_more;
 

@@ -116,7 +116,7 @@ begin
       where j.job_queue_id = qi.job_queue_id and j.is_available = true
         and j.run_at <= v_now and j.task_id = any(v_task_ids)
         and (v_flags is null or (j.flags ?| v_flags) is not true)
-      order by j.priority, j.run_at
+      order by j.priority, j.run_at, j.id
       limit 1
     ) as h
     where qi.job_queue_id is not null
