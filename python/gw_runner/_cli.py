@@ -177,18 +177,25 @@ _OPTIONS: tuple[_Option, ...] = (
 )
 
 
-def _env_default(option: _Option, environ: dict[str, str]) -> Any:
+def _env_default(option: _Option, environ: dict[str, str], errors: list[str]) -> Any:
     name = ENV_PREFIX + option.env
     raw = environ.get(name)
+    fallback = option.default if option.parse is not None else False
     if raw is None or (raw == "" and option.parse is not None):
-        return option.default if option.parse is not None else False
+        return fallback
     try:
         return option.parse(raw) if option.parse is not None else _bool(raw)
     except ValueError as e:
-        raise UsageError(f"environment variable {name}={raw!r}: {e}") from None
+        errors.append(f"environment variable {name}={raw!r}: {e}")
+        return fallback
 
 
-def build_parser(environ: dict[str, str]) -> argparse.ArgumentParser:
+def build_parser(
+    environ: dict[str, str], env_errors: list[str] | None = None
+) -> argparse.ArgumentParser:
+    """The argument parser; defaults come from ``environ``. Unusable environment values are
+    appended to ``env_errors`` (reported after the command line is parsed)."""
+    errors = env_errors if env_errors is not None else []
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -208,7 +215,7 @@ def build_parser(environ: dict[str, str]) -> argparse.ArgumentParser:
     )
     for option in _OPTIONS:
         env_name = ENV_PREFIX + option.env
-        default = _env_default(option, environ)
+        default = _env_default(option, environ, errors)
         text = f"{option.help} [env {env_name}]"
         if option.parse is None:
             parser.add_argument(
@@ -311,9 +318,8 @@ def configure_logging(level: str, fmt: str) -> None:
 # --- main ---------------------------------------------------------------------------------------
 
 
-def _usage_error(parser: argparse.ArgumentParser | None, message: str) -> int:
-    if parser is not None:
-        parser.print_usage(sys.stderr)
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    parser.print_usage(sys.stderr)
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 2
 
@@ -321,13 +327,15 @@ def _usage_error(parser: argparse.ArgumentParser | None, message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI entry point; returns the exit code."""
     environ = dict(os.environ)
-    parser: argparse.ArgumentParser | None = None
+    env_errors: list[str] = []
+    parser = build_parser(environ, env_errors)
     try:
-        parser = build_parser(environ)
         try:
             args = parser.parse_args(argv)
         except SystemExit as e:  # --help, --version, or argparse's own usage errors
             return e.code if isinstance(e.code, int) else 2
+        if env_errors:
+            raise UsageError(env_errors[0])
         if not args.tasks_file:
             return _usage_error(parser, f"the TASKS_FILE argument (or {ENV_PREFIX}TASKS_FILE) "
                                 "is required")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -28,6 +29,13 @@ _RETRY_STATES = frozenset({"40001", "40P01"})
 #: database): the runner stops with an error instead of retrying for ever.
 FATAL_CONNECT_STATES = frozenset({"28000", "28P01", "3D000", "42501"})
 
+#: The same, recognised by message when libpq reports no SQLSTATE for a failed connection.
+_FATAL_CONNECT_MESSAGES = re.compile(
+    r"database \".*\" does not exist|role \".*\" does not exist|password authentication "
+    r"failed|no pg_hba\.conf entry|permission denied for database|invalid connection option"
+    r"|invalid URI|missing \"=\" after"
+)
+
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 30.0
 
@@ -49,6 +57,13 @@ def is_connection_error(exc: BaseException, conn: Any = None) -> bool:
         return True
     state = getattr(exc, "sqlstate", None)
     return state is None or state in _RECONNECT_STATES
+
+
+def is_fatal_connect_error(exc: BaseException) -> bool:
+    """A connection attempt failed for a reason retrying will not fix."""
+    if getattr(exc, "sqlstate", None) in FATAL_CONNECT_STATES:
+        return True
+    return isinstance(exc, psycopg.Error) and bool(_FATAL_CONNECT_MESSAGES.search(str(exc)))
 
 
 def is_transient_error(exc: BaseException) -> bool:
@@ -130,8 +145,8 @@ class Channel:
         while True:
             try:
                 self._conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
-            except psycopg.OperationalError as e:
-                if getattr(e, "sqlstate", None) in FATAL_CONNECT_STATES:
+            except psycopg.Error as e:
+                if is_fatal_connect_error(e) or not isinstance(e, psycopg.OperationalError):
                     raise error_from_psycopg(e) from e
                 self._failures += 1
                 delay = backoff_delay(self._failures, cap=self.max_delay)

@@ -47,7 +47,7 @@ from ._enqueue import JobSpec, add_job_async, add_jobs_async
 from ._job import Job
 from ._loader import TaskSpec, collect_tasks
 from ._settings import WorkerSettings, make_worker_id
-from .errors import DatabaseError, PermanentFailure, RetryLater
+from .errors import DatabaseError, ExtensionMissing, PermanentFailure, RetryLater
 
 log = logging.getLogger("gw_runner.worker")
 
@@ -122,6 +122,7 @@ class Worker:
         self._queue: deque[tuple[float, Job]] = deque()
         self._waiters: deque[asyncio.Future[Job | None]] = deque()
         self._running: dict[int, JobContext] = {}
+        self._handoffs = 0
         # outcomes not yet reported
         self._completed: list[int] = []
         self._failures: list[dict[str, Any]] = []
@@ -228,7 +229,13 @@ class Worker:
             except DatabaseError as e:
                 if self._stopping:
                     return self._status
-                log.error("cannot start: %s", e, extra=extra)
+                hint = ""
+                if isinstance(e, ExtensionMissing):
+                    hint = (
+                        "; is the extension installed in this database? "
+                        "Run: CREATE EXTENSION graphile_worker"
+                    )
+                log.error("cannot start: %s%s", e, hint, extra=extra)
                 return 1
             if self._stopping:
                 await self._return_jobs([j.id for j in first], reason="shutdown")
@@ -307,6 +314,7 @@ class Worker:
                 fut = waiters.popleft()
                 if not fut.done():
                     fut.set_result(job)
+                    self._handoffs += 1  # handed to an idle slot, not started yet
                     break
             else:
                 queue.append((claimed_at, job))
@@ -326,6 +334,9 @@ class Worker:
                     await self._pulse.wait()  # outcomes reported (or stop)
                 else:
                     delay = await self._idle_delay()
+                    if log.isEnabledFor(logging.DEBUG):
+                        log.debug("idle: nothing runnable; next claim in %.3f s unless woken",
+                                  delay, extra={"worker_id": self.worker_id})
                     if not await _wait_event(self._pulse, delay):
                         self._due_stale = True  # a blind poll: ask for the due time again
                 more = True
@@ -391,6 +402,7 @@ class Worker:
     def _is_idle(self) -> bool:
         return (
             not self._queue
+            and not self._handoffs
             and not self._running
             and not self._completed
             and not self._failures
@@ -445,6 +457,7 @@ class Worker:
                 got = await fut
                 if got is None:
                     return
+                self._handoffs -= 1
                 job = got
             await self._run_job(job)
 
@@ -737,6 +750,7 @@ class Worker:
             try:
                 conn = await psycopg.AsyncConnection.connect(s.connection, **kwargs)
                 await conn.execute(_sql.LISTEN)
+                log.debug("listening on jobs:insert", extra=extra)
                 if failures:
                     log.warning("LISTEN restored after %d failed attempt(s)", failures,
                                 extra=extra)
@@ -872,12 +886,13 @@ class Worker:
                     force_wait.cancel()
             if self._running:
                 why = (
-                    "forcefully" if self._forced
-                    else f"and the job ran past the shutdown timeout of {s.shutdown_timeout:g} s"
+                    "was stopped forcefully" if self._forced
+                    else f"shut down (the job ran past the {s.shutdown_timeout:g} s shutdown "
+                    "timeout)"
                 )
                 message = (
-                    f"the worker {self.worker_id} shut down {why} before the job finished; "
-                    "it will be retried"
+                    f"the worker {self.worker_id} {why} before the job finished; it will be "
+                    "retried"
                 )
                 for job_id, ctx in list(self._running.items()):
                     del self._running[job_id]

@@ -1,0 +1,6 @@
+from gw_runner import task
+
+
+@task
+def broken(payload, ctx)
+    pass

@@ -1,0 +1,131 @@
+"""The command line: usage errors and task-file errors exit 2 with a clear message; a
+database without the extension is a runtime failure (exit 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+BAD = HERE / "bad_tasks"
+GOOD = str(HERE / "tasks" / "record.py")
+
+
+def test_help_lists_every_option_with_its_environment_variable(cli):
+    result = cli("--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for option, env in [
+        ("--connection", "GW_RUNNER_CONNECTION"), ("--jobs", "GW_RUNNER_JOBS"),
+        ("--once", "GW_RUNNER_ONCE"), ("--poll-interval", "GW_RUNNER_POLL_INTERVAL"),
+        ("--no-listen", "GW_RUNNER_NO_LISTEN"), ("--crontab", "GW_RUNNER_CRONTAB"),
+        ("--log-level", "GW_RUNNER_LOG_LEVEL"), ("--log-format", "GW_RUNNER_LOG_FORMAT"),
+        ("--batch-size", "GW_RUNNER_BATCH_SIZE"),
+        ("--shutdown-timeout", "GW_RUNNER_SHUTDOWN_TIMEOUT"),
+        ("--local-queue-ttl", "GW_RUNNER_LOCAL_QUEUE_TTL"),
+    ]:
+        assert option in text
+        assert f"[env {env}]" in text
+    assert "DATABASE_URL" in text
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("gw-runner 0.")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["-j", "0", GOOD], {}, "argument -j/--jobs: must be from 1 to 1000, got 0"),
+        (["-j", "many", GOOD], {}, "argument -j/--jobs: expected an integer, got 'many'"),
+        (["--poll-interval", "-1", GOOD], {}, "argument --poll-interval: must be a number"),
+        (["--log-format", "xml", GOOD], {}, "expected one of text, json, got 'xml'"),
+        (["--bogus", GOOD], {}, "unrecognized arguments: --bogus"),
+        ([], {}, "the TASKS_FILE argument (or GW_RUNNER_TASKS_FILE) is required"),
+        ([GOOD], {"GW_RUNNER_JOBS": "lots"},
+         "environment variable GW_RUNNER_JOBS='lots': expected an integer, got 'lots'"),
+        ([GOOD], {"GW_RUNNER_ONCE": "maybe"},
+         "environment variable GW_RUNNER_ONCE='maybe': expected true/false"),
+        ([GOOD, "--crontab", "/nonexistent/crontab"], {},
+         "crontab file /nonexistent/crontab: no such file"),
+    ],
+)
+def test_usage_errors_exit_2(cli, args, env, message):
+    result = cli(*args, env=env)
+    assert result.returncode == 2, result
+    assert message in result.stderr
+    assert result.stderr.startswith("usage: gw-runner")
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        ("missing.py", "missing.py: no such file"),
+        ("syntax_error.py", "failed to import:"),
+        ("import_error.py", "No module named 'no_such_module_for_gw_tests'"),
+        ("raises.py", "at line 9: CONFIG = {}[\"missing\"]"),
+        ("empty.py", "registers no tasks: mark handlers with @task"),
+        ("duplicate.py",
+         "task identifier 'send_email' is registered twice: by send_email_v1() (line 4) "
+         "and by send_email_v2() (line 9)"),
+        ("wrong_shape.py",
+         "task 'send_email': handler send_email() (line 4) requires 3 arguments "
+         "(payload, ctx, extra)"),
+        ("no_args.py", "task 'tick': handler tick() (line 4) takes no payload argument"),
+        ("bad_mapping.py", "`tasks` lists 'not', which is not marked with @task"),
+    ],
+)
+def test_task_file_errors_exit_2_naming_file_and_problem(cli, file, message):
+    path = BAD / file
+    result = cli(str(path), "-c", "dbname=unused")
+    assert result.returncode == 2, result
+    assert f"gw-runner: error: task file {path}" in result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_syntax_error_names_the_line(cli):
+    result = cli(str(BAD / "syntax_error.py"), "-c", "dbname=unused")
+    assert result.returncode == 2
+    assert "line 5" in result.stderr and "SyntaxError" in result.stderr
+
+
+def test_options_come_from_the_environment(cli, dsn, db):
+    db.execute("create table runs (job_id bigint, task text, attempt int, note text,"
+               " started_at timestamptz default clock_timestamp())")
+    db.execute("select graphile_worker.add_job('rec_async', '{}')")
+    result = cli(env={
+        "GW_RUNNER_TASKS_FILE": GOOD, "DATABASE_URL": dsn, "GW_RUNNER_ONCE": "yes",
+        "GW_RUNNER_LOG_FORMAT": "json", "GW_RUNNER_JOBS": "3", "GW_TEST_DSN": dsn,
+    })
+    assert result.returncode == 0, result.stderr
+    assert '"message": "worker gw-' in result.stderr and "concurrency 3" in result.stderr
+    assert db.execute("select count(*) from runs").fetchone()[0] == 1
+
+
+def test_command_line_wins_over_environment(cli, dsn, db):
+    result = cli(GOOD, "-c", dsn, "--once", "-j", "2", env={
+        "GW_RUNNER_JOBS": "5", "GW_TEST_DSN": dsn})
+    assert result.returncode == 0, result.stderr
+    assert "concurrency 2" in result.stderr
+
+
+def test_database_without_the_extension_is_a_runtime_failure(cli, dsn, db):
+    db.execute("create database gw_no_extension_for_cli_test")
+    try:
+        other = dsn.replace(f"dbname={db.info.dbname}", "dbname=gw_no_extension_for_cli_test")
+        assert other != dsn
+        result = cli(GOOD, "-c", other, "--once", env={"GW_TEST_DSN": dsn})
+        assert result.returncode == 1, result.stderr
+        assert "cannot start" in result.stderr and "graphile_worker" in result.stderr
+    finally:
+        db.execute("drop database gw_no_extension_for_cli_test")
+
+
+def test_unknown_database_is_a_runtime_failure_not_a_retry_loop(cli, dsn):
+    other = dsn.replace("dbname=", "dbname=gw_no_such_database_")
+    result = cli(GOOD, "-c", other, "--once", env={"GW_TEST_DSN": dsn}, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "does not exist" in result.stderr

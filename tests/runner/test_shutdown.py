@@ -1,0 +1,86 @@
+"""SIGTERM/SIGINT: stop claiming, return unstarted jobs, let running jobs finish within the
+shutdown timeout, fail the rest; a second signal is forceful."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from helpers import rows, scalar
+
+pytestmark = pytest.mark.usefixtures("runs_table")
+
+SHUTDOWN_MESSAGE = "shut down (the job ran past the 4 s shutdown timeout) before the job finished"
+
+
+def add(db, identifier: str, payload: str, priority: int = 0) -> int:
+    return int(scalar(
+        db, "select id from graphile_worker.add_job(%s, %s::json, priority => %s)",
+        (identifier, payload, priority),
+    ))
+
+
+def test_sigterm_finishes_fails_and_returns_jobs(db, start_runner, waiter):
+    # run first (priority -1): a short job, a long async job, a long sync job and a job that
+    # waits for the abort signal; then 6 jobs that stay claimed in the local queue
+    short = add(db, "sleepy", '{"seconds": 1.5}', -1)
+    long_async = add(db, "sleepy", '{"seconds": 120}', -1)
+    long_sync = add(db, "sleepy_sync", '{"seconds": 120}', -1)
+    aborted = add(db, "wait_abort", '{"seconds": 120}', -1)
+    unstarted = [add(db, "rec_async", "{}") for _ in range(6)]
+    runner = start_runner("record.py", "-j", "4", "--shutdown-timeout", "4")
+    waiter(lambda: scalar(db, "select count(*) from runs where note = 'start'") == 4, 30,
+           "the four first jobs to start")
+    claimed = scalar(db, "select count(*) from graphile_worker.jobs where id = any(%s)"
+                         " and locked_by is not null and attempts = 1", (unstarted,))
+    assert claimed == 6  # in the local queue, attempt counted
+    sent = time.monotonic()
+    runner.signal(signal.SIGTERM)
+    assert runner.wait(60) == 0, runner.log
+    assert time.monotonic() - sent < 30
+
+    notes = {(r["job_id"], r["note"]) for r in rows(db, "select job_id, note from runs")}
+    assert (short, "end") in notes  # finished within the grace period...
+    jobs = {r["id"]: r for r in rows(
+        db, "select id, attempts, last_error, locked_by, run_at from graphile_worker.jobs")}
+    assert short not in jobs  # ...and was completed
+    assert (aborted, "aborted: the worker is shutting down") in notes
+    assert aborted not in jobs  # it returned when the abort signal was set: completed
+    for job_id in (long_async, long_sync):
+        assert jobs[job_id]["attempts"] == 1
+        assert jobs[job_id]["locked_by"] is None
+        assert SHUTDOWN_MESSAGE in jobs[job_id]["last_error"], jobs[job_id]["last_error"]
+    for job_id in unstarted:
+        assert jobs[job_id]["attempts"] == 0, jobs[job_id]  # refunded
+        assert jobs[job_id]["locked_by"] is None
+        assert jobs[job_id]["last_error"] is None
+    assert "returned 6 unstarted job(s) to the queue (shutdown)" in runner.log
+    assert scalar(db, "select count(*) from runs where job_id = any(%s)", (unstarted,)) == 0
+
+
+def test_second_signal_fails_running_jobs_at_once(db, start_runner, waiter):
+    job_id = add(db, "sleepy", '{"seconds": 120}')
+    runner = start_runner("record.py", "--shutdown-timeout", "100")
+    waiter(lambda: scalar(db, "select count(*) from runs"), 30, "the job to start")
+    runner.signal(signal.SIGINT)
+    runner.wait_for_log("shutting down")
+    time.sleep(0.3)
+    assert runner.proc.poll() is None  # still waiting for the job
+    sent = time.monotonic()
+    runner.signal(signal.SIGINT)
+    runner.wait(30)
+    assert time.monotonic() - sent < 20  # not the 100 s grace period
+    job = rows(db, "select attempts, last_error, locked_by from graphile_worker.jobs"
+                   " where id = %s", (job_id,))[0]
+    assert job["attempts"] == 1 and job["locked_by"] is None
+    assert "was stopped forcefully before the job finished" in job["last_error"]
+
+
+def test_idle_runner_exits_0_on_sigterm(db, start_runner):
+    runner = start_runner("record.py")
+    runner.wait_for_log("starting:")
+    time.sleep(0.5)
+    runner.signal(signal.SIGTERM)
+    assert runner.wait(30) == 0, runner.log
+    assert "stopped" in runner.log
