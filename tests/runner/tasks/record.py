@@ -139,3 +139,15 @@ def enqueue_child(payload: Any, ctx: JobContext) -> None:
 async def enqueue_child_async(payload: Any, ctx: JobContext) -> None:
     await record_async(ctx)
     await ctx.add_jobs([{"identifier": "rec_sync", "payload": {"parent": ctx.job.id}}])
+
+
+@task
+async def rec_slow_async(payload: Any, ctx: JobContext) -> None:
+    await asyncio.sleep(payload["sleep"])
+    await record_async(ctx)
+
+
+@task
+def rec_slow_sync(payload: Any, ctx: JobContext) -> None:
+    time.sleep(payload["sleep"])
+    record_sync(ctx)

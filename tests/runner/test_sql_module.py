@@ -1,0 +1,69 @@
+"""The runner holds no queue logic: every statement it sends is a call of one
+graphile_worker function, or LISTEN."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import gw_runner
+from gw_runner import _sql
+
+PACKAGE = Path(gw_runner.__file__).resolve().parent
+
+CALL = re.compile(
+    r"""^select\s+              # select ...
+        (?:[\w\s,()*]+?\s+from\s+)?   # optional column list + from (when a set is returned)
+        graphile_worker\.(\w+)\(     # exactly one graphile_worker function
+        [^;]*\)                       # its arguments
+        (?:\s+as\s+\w+)?$             # optional alias
+    """,
+    re.IGNORECASE | re.VERBOSE | re.DOTALL,
+)
+ALLOWED = {"get_jobs", "report_jobs", "return_jobs", "reset_locked", "next_job_due_at",
+           "add_job", "add_jobs"}
+
+
+def test_every_statement_calls_one_graphile_worker_function_or_listens():
+    assert len(_sql.ALL_STATEMENTS) >= 8
+    seen = set()
+    for statement in _sql.ALL_STATEMENTS:
+        text = " ".join(statement.split())
+        if text == 'LISTEN "jobs:insert"':
+            continue
+        match = CALL.match(text)
+        assert match, f"not a single graphile_worker call: {statement}"
+        assert match.group(1) in ALLOWED, statement
+        assert text.lower().count("graphile_worker.") - text.lower().count(
+            "graphile_worker.job_spec") == 1, statement
+        for keyword in ("insert ", "update ", "delete ", " join ", " where ", "union"):
+            assert keyword not in text.lower(), statement
+        seen.add(match.group(1))
+    assert seen == ALLOWED
+
+
+def test_statement_constants_are_all_listed():
+    constants = {
+        name: value for name, value in vars(_sql).items()
+        if name.isupper() and isinstance(value, str) and not name.startswith("_")
+    }
+    assert set(constants.values()) == set(_sql.ALL_STATEMENTS)
+
+
+def test_no_sql_text_outside_the_sql_module():
+    """No other module builds SQL: string literals that look like statements live in _sql."""
+    pattern = re.compile(
+        r"^\s*(select\s.+\bfrom\b|select\s+\w+\.\w+\(|insert\s+into|update\s+\S+\s+set"
+        r"|delete\s+from|listen\s+\"|notify\s|with\s+\w+\s+as\s*\()",
+        re.IGNORECASE | re.DOTALL,
+    )
+    offenders = []
+    for path in PACKAGE.glob("*.py"):
+        if path.name == "_sql.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if pattern.match(node.value):
+                    offenders.append(f"{path.name}:{node.lineno}: {node.value[:60]!r}")
+    assert offenders == []
