@@ -24,7 +24,7 @@ class Runner:
 
     def __init__(self, args: list[str], log_path: Path, env: dict[str, str]) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "gw_runner", *args],
             stdout=self._log,

@@ -1,6 +1,5 @@
-from gw_runner import task
-
 import no_such_module_for_gw_tests  # noqa: F401
+from gw_runner import task
 
 
 @task

@@ -1,6 +1,0 @@
-from gw_runner import task
-
-
-@task
-def broken(payload, ctx)
-    pass
