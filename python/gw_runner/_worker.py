@@ -695,7 +695,10 @@ class Worker:
                 await asyncio.sleep(wait)
 
     def _log_outcomes(self, rows: list[tuple[Any, ...]], *, retried: bool) -> None:
+        """Log failures once the database has recorded them (with the retry time); a
+        traceback comes with the first failed attempt, a permanent failure, or at DEBUG."""
         info = self._failed_info
+        debug = log.isEnabledFor(logging.DEBUG)
         for job_id, outcome, attempts, max_attempts, run_at in rows:
             if outcome == "completed":
                 continue
@@ -708,12 +711,15 @@ class Worker:
                     "job %d (%s) attempt %d of %d failed: %s; retry at %s",
                     job_id, task, attempts, max_attempts,
                     failed.message if failed else "?", _fmt_time(run_at),
-                    exc_info=_exc_info(failed), extra=extra,
+                    exc_info=_exc_info(failed) if attempts == 1 or debug else None,
+                    extra=extra,
                 )
             elif outcome == "permanently_failed":
+                tried = failed.job.attempts if failed else attempts
                 log.error(
                     "job %d (%s) failed permanently (attempt %d of %d): %s",
-                    job_id, task, attempts, max_attempts, failed.message if failed else "?",
+                    job_id, task, tried, failed.job.max_attempts if failed else max_attempts,
+                    failed.message if failed else "?",
                     exc_info=_exc_info(failed), extra=extra,
                 )
             elif outcome == "lost":
