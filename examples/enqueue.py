@@ -12,7 +12,6 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-
 from gw_runner import JobSpec, add_job, add_jobs
 
 
