@@ -170,3 +170,25 @@ def test_named_queue_runs_its_jobs_one_after_another(db, start_runner):
     events = rows(db, "select job_id, note from runs order by started_at")
     assert [e["note"] for e in events] == ["start", "end"] * 5  # never two at once
     assert {e["job_id"] for e in events} == set(ids)
+
+
+def test_task_timeout_fails_the_attempt(db, start_runner):
+    job_id = enqueue(db, "too_slow", {})
+    runner = start_runner("record.py", "--once")
+    assert runner.wait(60) == 0, runner.log
+    job = one(db, "select attempts, last_error from graphile_worker.jobs where id = %s",
+              (job_id,))
+    assert job == {"attempts": 1, "last_error": "TimeoutError: task 'too_slow' timed out after 0.5 s"}
+
+
+def test_claimed_jobs_not_started_within_the_ttl_are_returned(db, start_runner, waiter):
+    slow = int(scalar(db, "select id from graphile_worker.add_job('sleepy', '{\"seconds\": 3}',"
+                          " priority => -1)"))
+    others = [enqueue(db, "rec_async", {}) for _ in range(3)]
+    runner = start_runner("record.py", "-j", "1", "--local-queue-ttl", "1")
+    runner.wait_for_log("returned 3 unstarted job(s) to the queue (not started within 1 s)", 30)
+    waiter(lambda: scalar(db, "select count(*) from graphile_worker.jobs") == 0, 30,
+           "all jobs to complete")
+    ran = [r["job_id"] for r in rows(db, "select job_id from runs where note is null")]
+    assert sorted(ran) == sorted(others)  # each once, after being returned and claimed again
+    assert slow not in ran

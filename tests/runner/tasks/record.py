@@ -150,3 +150,9 @@ async def rec_slow_async(payload: Any, ctx: JobContext) -> None:
 def rec_slow_sync(payload: Any, ctx: JobContext) -> None:
     time.sleep(payload["sleep"])
     record_sync(ctx)
+
+
+@task("too_slow", timeout=0.5)
+async def too_slow(payload: Any, ctx: JobContext) -> None:
+    await record_async(ctx, note="start")
+    await asyncio.sleep(60)
