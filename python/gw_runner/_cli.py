@@ -165,6 +165,11 @@ _OPTIONS: tuple[_Option, ...] = (
         "do not prepare statements (PgBouncer in transaction mode before 1.21)",
     ),
     _Option(
+        ("--durable-claims",), "durable_claims", "DURABLE_CLAIMS",
+        "claim with synchronous_commit on (default: off for the claim connection only; a claim "
+        "lost in a server crash just makes the job run again)",
+    ),
+    _Option(
         ("--log-level",), "log_level", "LOG_LEVEL",
         f"log level: {', '.join(LOG_LEVELS)} (default: info)",
         _choice(LOG_LEVELS), "LEVEL", "info",
@@ -252,6 +257,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Wor
             shutdown_timeout=args.shutdown_timeout,
             crontab=crontab,
             prepared_statements=not args.no_prepared_statements,
+            durable_claims=args.durable_claims,
         )
     except ConfigurationError as e:
         raise UsageError(str(e)) from None

@@ -70,13 +70,19 @@ def is_transient_error(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.Error) and getattr(exc, "sqlstate", None) in _RETRY_STATES
 
 
-def connect_kwargs(conninfo: str, *, application_name: str, prepare: bool) -> dict[str, Any]:
-    """Keyword arguments for ``AsyncConnection.connect``."""
+def connect_kwargs(
+    conninfo: str, *, application_name: str, prepare: bool, async_commit: bool = False
+) -> dict[str, Any]:
+    """Keyword arguments for ``AsyncConnection.connect``. ``async_commit`` asks for
+    ``synchronous_commit=off`` in the session (a startup parameter, not a statement), unless
+    the connection string sets ``options`` itself."""
     kwargs: dict[str, Any] = {"autocommit": True}
     try:
         given = conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError:
         given = {}
+    if async_commit and "options" not in given:
+        kwargs["options"] = "-c synchronous_commit=off"
     if "application_name" not in given:
         kwargs["application_name"] = application_name
     if "connect_timeout" not in given:
@@ -101,12 +107,14 @@ class Channel:
         *,
         worker_id: str,
         prepare: bool = True,
+        async_commit: bool = False,
         stopped: Callable[[], bool] = lambda: False,
     ) -> None:
         self.name = name
         self._conninfo = conninfo
         self._kwargs = connect_kwargs(
-            conninfo, application_name=f"gw_runner {name}", prepare=prepare
+            conninfo, application_name=f"gw_runner {name}", prepare=prepare,
+            async_commit=async_commit,
         )
         self._worker_id = worker_id
         self._conn: psycopg.AsyncConnection[Any] | None = None
@@ -146,6 +154,12 @@ class Channel:
             try:
                 self._conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
             except psycopg.Error as e:
+                if "options" in self._kwargs and "startup parameter" in str(e):
+                    # a pooler (PgBouncer) refusing the options parameter: do without it
+                    log.info("connection %s: the server refuses the options startup parameter;"
+                             " connecting without synchronous_commit=off", self.name)
+                    del self._kwargs["options"]
+                    continue
                 if is_fatal_connect_error(e) or not isinstance(e, psycopg.OperationalError):
                     raise error_from_psycopg(e) from e
                 self._failures += 1

@@ -47,6 +47,10 @@ class WorkerSettings:
     - ``prepared_statements``: let psycopg prepare repeated statements (turn off for
       PgBouncer in transaction mode before 1.21).
     - ``worker_id``: the id jobs are locked with; None makes ``gw-<host>-<pid>-<hex>``.
+    - ``durable_claims``: wait for the WAL flush when claiming. Off by default: the claim
+      connection runs with ``synchronous_commit=off``, which takes a disk flush off the path
+      from NOTIFY to handler start. A claim lost in a server crash only means the job is
+      claimed again (at-least-once, as always); outcomes are always reported durably.
     """
 
     connection: str = ""
@@ -62,6 +66,7 @@ class WorkerSettings:
     forbidden_flags: tuple[str, ...] | None = None
     prepared_statements: bool = True
     worker_id: str | None = None
+    durable_claims: bool = False
     reset_locked_interval: tuple[float, float] = field(default=(480.0, 600.0))
 
     def __post_init__(self) -> None:

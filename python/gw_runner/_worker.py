@@ -206,7 +206,7 @@ class Worker:
             )
         self._claim = Channel(
             "claim", s.connection, worker_id=self.worker_id, prepare=s.prepared_statements,
-            stopped=lambda: self._stopping,
+            async_commit=not s.durable_claims, stopped=lambda: self._stopping,
         )
         self._report = Channel(
             "report", s.connection, worker_id=self.worker_id, prepare=s.prepared_statements,
