@@ -591,15 +591,18 @@ class Worker:
 
     def _note_outcome(self) -> None:
         n = len(self._completed) + len(self._failures)
-        if n == 1 or n >= self._report_threshold or (not self._running and not self._queue):
+        if n == 1 or n >= self._report_threshold or self._nothing_running():
             self._report_wake.set()
+
+    def _nothing_running(self) -> bool:
+        return not self._running and not self._queue and not self._handoffs
 
     def _report_now(self) -> bool:
         n = len(self._completed) + len(self._failures)
         return (
             n >= self._report_threshold
             or self._stopping
-            or (not self._running and not self._queue)
+            or self._nothing_running()
         )
 
     async def _report_loop(self) -> None:

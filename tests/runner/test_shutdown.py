@@ -22,9 +22,10 @@ def add(db, identifier: str, payload: str, priority: int = 0) -> int:
 
 
 def test_sigterm_finishes_fails_and_returns_jobs(db, start_runner, waiter):
-    # run first (priority -1): a short job, a long async job, a long sync job and a job that
-    # waits for the abort signal; then 6 jobs that stay claimed in the local queue
-    short = add(db, "sleepy", '{"seconds": 1.5}', -1)
+    # run first (priority -1): a job that still works 1.5 s after the abort signal, a long
+    # async job, a long sync job and a job that returns at the abort signal; then 6 jobs that
+    # stay claimed in the local queue (all four slots stay busy until the signal)
+    short = add(db, "wait_abort", '{"seconds": 120, "then": 1.5}', -1)
     long_async = add(db, "sleepy", '{"seconds": 120}', -1)
     long_sync = add(db, "sleepy_sync", '{"seconds": 120}', -1)
     aborted = add(db, "wait_abort", '{"seconds": 120}', -1)

@@ -126,6 +126,8 @@ async def wait_abort(payload: Any, ctx: JobContext) -> None:
     await record_async(ctx, note="start")
     await asyncio.wait_for(ctx.abort_signal.wait_async(), payload["seconds"])
     await record_async(ctx, note=f"aborted: {ctx.abort_signal.reason}")
+    await asyncio.sleep(payload.get("then", 0))  # finishing touches after the abort
+    await record_async(ctx, note="end")
 
 
 @task
