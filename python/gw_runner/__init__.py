@@ -12,14 +12,32 @@
       @task
       async def send_email(payload, ctx):
           ...
+
+- Or run a worker inside your own asyncio application (docs/api.md)::
+
+      async with Worker([send_email], connection=pool, concurrency=5):
+          ...  # the application runs; the worker stops gracefully on exit
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._api import WorkerOptions
 from ._context import AbortSignal, JobContext
 from ._enqueue import JobSpec, add_job, add_job_async, add_jobs, add_jobs_async
+from ._health import HealthServer, WorkerHealth, heartbeat_file
+from ._hooks import (
+    JobFailed,
+    JobPermanentlyFailed,
+    JobsRecovered,
+    JobsReturned,
+    JobStarted,
+    JobSucceeded,
+    WorkerHooks,
+    WorkerStarted,
+    WorkerStopped,
+)
 from ._job import Job
 from ._loader import load_task_file, task
 from ._settings import WorkerSettings
@@ -43,19 +61,32 @@ __all__ = [
     "ConfigurationError",
     "DatabaseError",
     "GraphileWorkerError",
+    "HealthServer",
     "Job",
     "JobContext",
+    "JobFailed",
+    "JobPermanentlyFailed",
     "JobSpec",
+    "JobStarted",
+    "JobSucceeded",
+    "JobsRecovered",
+    "JobsReturned",
     "PermanentFailure",
     "RetryLater",
     "TaskFileError",
     "Worker",
+    "WorkerHealth",
+    "WorkerHooks",
+    "WorkerOptions",
     "WorkerSettings",
+    "WorkerStarted",
+    "WorkerStopped",
     "__version__",
     "add_job",
     "add_job_async",
     "add_jobs",
     "add_jobs_async",
+    "heartbeat_file",
     "load_task_file",
     "task",
 ]

@@ -28,11 +28,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import psycopg
 
 from . import _sql
+from ._api import WorkerOptions, split_options
 from ._context import JobContext
 from ._convert import PayloadError
 from ._db import (
@@ -44,10 +45,32 @@ from ._db import (
     job_from_claim_row,
 )
 from ._enqueue import JobSpec, add_job_async, add_jobs_async
+from ._health import WorkerHealth, worker_health
+from ._hooks import (
+    HookDispatcher,
+    JobFailed,
+    JobPermanentlyFailed,
+    JobsReturned,
+    JobStarted,
+    JobSucceeded,
+    WorkerHooks,
+    WorkerStarted,
+    WorkerStopped,
+)
 from ._job import Job
 from ._loader import TaskSpec, collect_tasks
+from ._pool import AsyncPool, PoolChannel, is_pool, pool_conninfo
 from ._settings import WorkerSettings, make_worker_id
-from .errors import DatabaseError, ExtensionMissing, PermanentFailure, RetryLater
+from .errors import (
+    DatabaseError,
+    ExtensionMissing,
+    GraphileWorkerError,
+    PermanentFailure,
+    RetryLater,
+)
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger("gw_runner.worker")
 
@@ -73,36 +96,59 @@ def error_message(exc: BaseException) -> str:
 class _Outcome:
     """What the reporter needs to log a failure once the database has recorded it."""
 
-    __slots__ = ("exc", "job", "message")
+    __slots__ = ("duration", "exc", "job", "message")
 
     def __init__(self, job: Job, message: str, exc: BaseException | None) -> None:
         self.job = job
         self.message = message
         self.exc = exc
+        self.duration: float | None = None  # handler run time, kept for hooks
 
 
 class Worker:
-    """Runs the handlers of ``tasks`` against the queue until shut down.
+    """Runs the handlers of ``tasks`` against the queue, in the caller's event loop.
 
-    ``tasks`` is a mapping identifier -> handler, an iterable of handlers marked with
-    ``@task``, or the result of :func:`gw_runner._loader.load_task_file`. Settings come from
-    ``settings`` and/or keyword arguments (the fields of :class:`WorkerSettings`).
+    - ``tasks``: a mapping identifier -> handler, an iterable of handlers marked with
+      ``@task``, or the result of :func:`gw_runner.load_task_file`.
+    - ``connection``: a libpq connection string, or an open
+      ``psycopg_pool.AsyncConnectionPool`` to borrow connections from (the worker never
+      closes it; its LISTEN connection is always its own, opened with the pool's conninfo).
+    - ``hooks``: :class:`WorkerHooks` instances notified of lifecycle events.
+    - ``settings`` and/or keyword ``options`` (the fields of :class:`WorkerSettings`).
 
-    ``await worker.run()`` returns an exit status (0 clean; 1 when the database refused the
-    runner or outcomes could not be reported at shutdown). ``request_shutdown()`` (from the
-    loop's thread, e.g. a signal handler) starts a graceful shutdown; a second call, or
-    ``force=True``, a forceful one.
+    ``await worker.run()`` runs until stopped and returns an exit status (0 clean; 1 when the
+    database refused the worker or outcomes could not be reported at shutdown);
+    ``run_once()`` runs until nothing is runnable. ``async with worker:`` starts it in the
+    background (``start()``) and stops it on exit (``stop()``). ``request_shutdown()`` (from
+    the loop's thread, e.g. a signal handler) starts a graceful shutdown without waiting; a
+    second call, or ``force=True``, a forceful one. A worker runs once: make a new one to run
+    again. See docs/api.md.
     """
 
     def __init__(
         self,
         tasks: Mapping[str, Any] | Iterable[Callable[..., Any]],
         settings: WorkerSettings | None = None,
-        **options: Any,
+        *,
+        connection: str | AsyncConnectionPool[Any] | AsyncPool | None = None,
+        hooks: Iterable[WorkerHooks] | WorkerHooks | None = None,
+        **options: Unpack[WorkerOptions],
     ) -> None:
         settings = settings or WorkerSettings()
-        if options:
-            settings = settings.with_changes(**options)
+        changes = split_options(dict(options))
+        self._pool: AsyncPool | None = None
+        if connection is not None:
+            if isinstance(connection, str):
+                changes["connection"] = connection
+            elif is_pool(connection):
+                self._pool = connection
+            else:
+                raise TypeError(
+                    "connection must be a connection string or a "
+                    f"psycopg_pool.AsyncConnectionPool, not {type(connection).__name__}"
+                )
+        if changes:
+            settings = settings.with_changes(**changes)
         self.settings = settings
         if isinstance(tasks, Mapping) and tasks and all(
             isinstance(v, TaskSpec) for v in tasks.values()
@@ -111,6 +157,9 @@ class Worker:
         else:
             self.tasks = collect_tasks(tasks)
         self.worker_id = settings.worker_id or make_worker_id()
+        if isinstance(hooks, WorkerHooks):
+            hooks = [hooks]
+        self.hooks = HookDispatcher(hooks or (), self.worker_id)
         self._task_names = sorted(self.tasks)
         self._forbidden = list(settings.forbidden_flags) if settings.forbidden_flags else None
         self._batch_size = settings.effective_batch_size
@@ -146,6 +195,95 @@ class Worker:
         self._report_wake = asyncio.Event()
         self._force_event = asyncio.Event()
         self._stopped_event = asyncio.Event()
+        # library API: lifecycle, health, hooks
+        self.state = "new"  # new, starting, running, stopping, stopped
+        self.status: int | None = None  # the exit status, once stopped
+        self.start_error: BaseException | None = None
+        self._grace: float | None = None
+        self._run_task: asyncio.Task[int] | None = None
+        self._started_event = asyncio.Event()
+        self._done_event = asyncio.Event()
+        self._last_tick = 0.0
+        self._listening = False
+        self._stop_early = False
+        self._job_started: dict[int, float] = {}  # job id -> perf_counter, for hooks
+        self._done_info: dict[int, tuple[Job, float]] = {}  # completed, not yet reported
+
+    # -- library API ---------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Run until nothing is runnable (no LISTEN, no cron), then stop; the exit status."""
+        if not self.settings.once:
+            self.settings = self.settings.with_changes(once=True)
+        return await self.run()
+
+    async def start(self) -> None:
+        """Start :meth:`run` as a task of the running loop and wait until the worker is
+        connected and has claimed once. Raises the error that kept it from starting (e.g.
+        :class:`~gw_runner.errors.DatabaseError`: unknown database, extension missing)."""
+        if self._run_task is not None or self.state != "new":
+            raise RuntimeError("this worker was already started; a worker runs once")
+        self._run_task = asyncio.create_task(self.run(), name=f"gw-worker-{self.worker_id}")
+        started = asyncio.ensure_future(self._started_event.wait())
+        try:
+            await asyncio.wait([self._run_task, started], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            started.cancel()
+        if self._run_task.done() and not self._started_event.is_set():
+            status = self._run_task.result()  # re-raises an unexpected exception
+            if self.start_error is not None:
+                raise self.start_error
+            raise GraphileWorkerError(f"the worker stopped while starting (status {status})")
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop gracefully and wait until stopped: no more claims, unstarted jobs are returned,
+        running jobs get ``grace`` seconds (default: ``shutdown_timeout``) to finish and are
+        then failed (to be retried). ``grace=0`` fails running jobs at once. Safe to call more
+        than once, and before the worker started (then it never runs)."""
+        if grace is not None:
+            if not grace >= 0:
+                raise ValueError(f"grace must be >= 0 seconds, got {grace!r}")
+            self._grace = grace
+        if self.state == "new" and self._run_task is None:
+            self.state = "stopped"
+            self.status = 0
+            self._done_event.set()
+            return
+        if self._loop is not None:
+            self.request_shutdown(force=grace == 0)
+        else:
+            self._stop_early = True  # run() was scheduled but has not begun yet
+        if self._run_task is not None:
+            await asyncio.gather(asyncio.shield(self._run_task), return_exceptions=True)
+            if not self._run_task.cancelled() and self._run_task.exception() is not None:
+                raise self._run_task.exception()  # type: ignore[misc]
+        else:
+            await self._done_event.wait()
+
+    async def wait_stopped(self) -> int:
+        """Wait until the worker has stopped (by :meth:`stop`, ``request_shutdown``, or the end
+        of a ``once`` run); the exit status."""
+        await self._done_event.wait()
+        return self.status if self.status is not None else 0
+
+    async def __aenter__(self) -> Worker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def health(self, *, stall_after: float = 10.0) -> WorkerHealth:
+        """Liveness and readiness (thread-safe enough to call from another thread, e.g. a
+        health HTTP server): alive when the worker runs and its event loop ticked within
+        ``stall_after`` seconds; ready when alive, not stopping, and its database connections
+        work."""
+        return worker_health(self, stall_after=stall_after)
+
+    @property
+    def shutdown_grace(self) -> float:
+        """Seconds running jobs get at shutdown: ``stop(grace=...)`` or ``shutdown_timeout``."""
+        return self._grace if self._grace is not None else self.settings.shutdown_timeout
 
     # -- public ------------------------------------------------------------------------------
 
@@ -173,7 +311,7 @@ class Worker:
         if not self._stopping:
             log.info(
                 "shutting down: no more claims; waiting up to %g s for %d running job(s)",
-                self.settings.shutdown_timeout, len(self._running),
+                self.shutdown_grace, len(self._running),
                 extra={"worker_id": self.worker_id},
             )
         self._begin_stop("the worker is shutting down")
@@ -196,22 +334,66 @@ class Worker:
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
     async def run(self) -> int:
-        """Run until shut down (or, with ``once``, until nothing is runnable)."""
+        """Run until shut down (or, with ``once``, until nothing is runnable); returns the
+        exit status (0 clean, 1 failure: see the class docstring)."""
+        if self.state != "new":
+            if self.state == "stopped" and self._loop is None:
+                return 0  # stop() came before the worker ever ran
+            raise RuntimeError("this worker already ran; a worker runs once: make a new one")
+        self.state = "starting"
+        status = 1
+        try:
+            status = await self._run()
+            return status
+        finally:
+            self.status = status
+            self.state = "stopped"
+            if self._started_event.is_set():
+                self.hooks.emit("on_worker_stopped", WorkerStopped(self.worker_id, status))
+            await self.hooks.drain()
+            self._done_event.set()
+
+    def _make_channel(self, name: str, **kwargs: Any) -> Channel | PoolChannel:
+        """A connection of the worker: its own (reopened when lost), or borrowed from the
+        caller's pool for each operation."""
+        if self._pool is not None:
+            stopped = kwargs.get("stopped", lambda: False)
+            return PoolChannel(name, self._pool, worker_id=self.worker_id, stopped=stopped)
+        s = self.settings
+        kwargs.setdefault("prepare", s.prepared_statements)
+        return Channel(name, s.connection, worker_id=self.worker_id, **kwargs)
+
+    async def _ticker(self) -> None:
+        """Proves the loop is alive to :meth:`health` (a blocked loop stops ticking)."""
+        while True:
+            self._last_tick = time.monotonic()
+            await asyncio.sleep(1.0)
+
+    def _mark_started(self) -> None:
+        self.state = "stopping" if self._stopping else "running"
+        self._started_event.set()
+        self.hooks.emit(
+            "on_worker_started",
+            WorkerStarted(self.worker_id, tuple(self._task_names), self.settings.concurrency),
+        )
+
+    async def _run(self) -> int:
         self._loop = asyncio.get_running_loop()
+        self._last_tick = time.monotonic()
         s = self.settings
         self._helper_lock = asyncio.Lock()
         if any(not spec.is_async for spec in self.tasks.values()):
             self._executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=s.concurrency, thread_name_prefix="gw-job"
             )
-        self._claim = Channel(
-            "claim", s.connection, worker_id=self.worker_id, prepare=s.prepared_statements,
-            async_commit=not s.durable_claims, stopped=lambda: self._stopping,
+        self._claim = self._make_channel(
+            "claim", async_commit=not s.durable_claims, stopped=lambda: self._stopping,
         )
-        self._report = Channel(
-            "report", s.connection, worker_id=self.worker_id, prepare=s.prepared_statements,
-            stopped=lambda: self._stopping and time.monotonic() > self._final_deadline,
+        self._report = self._make_channel(
+            "report", stopped=lambda: self._stopping and time.monotonic() > self._final_deadline,
         )
+        if self._stop_early:
+            self._begin_stop("the worker is shutting down")
         extra = {"worker_id": self.worker_id}
         log.info(
             "worker %s starting: %d task(s) [%s], concurrency %d, batch %d, poll %g s, %s%s",
@@ -229,6 +411,7 @@ class Worker:
             except DatabaseError as e:
                 if self._stopping:
                     return self._status
+                self.start_error = e
                 hint = ""
                 if isinstance(e, ExtensionMissing):
                     hint = (
@@ -254,6 +437,8 @@ class Worker:
             background.append(asyncio.create_task(self._housekeeping(), name="gw-housekeeping"))
             if s.listen and not s.once:
                 background.append(asyncio.create_task(self._listen_loop(), name="gw-listener"))
+            background.append(asyncio.create_task(self._ticker(), name="gw-ticker"))
+            self._mark_started()
             await self._stopped_event.wait()
             if self._shutdown_task is not None:
                 await self._shutdown_task
@@ -438,6 +623,10 @@ class Worker:
             "returned %d unstarted job(s) to the queue (%s)", count, reason,
             extra={"worker_id": self.worker_id},
         )
+        if self.hooks:
+            self.hooks.emit(
+                "on_jobs_returned", JobsReturned(self.worker_id, tuple(ids), count, reason)
+            )
 
     # -- running jobs ------------------------------------------------------------------------
 
@@ -466,7 +655,11 @@ class Worker:
         ctx = JobContext(job, self)
         self._running[job.id] = ctx
         debug = log.isEnabledFor(logging.DEBUG)
-        started = time.perf_counter() if debug else 0.0
+        hooks = self.hooks
+        started = time.perf_counter() if debug or hooks else 0.0
+        if hooks:
+            self._job_started[job.id] = started
+            hooks.emit("on_job_started", JobStarted(self.worker_id, job))
         result: Any = None
         try:
             payload = job.payload
@@ -531,6 +724,9 @@ class Worker:
         if self._running.pop(job.id, None) is None:
             return  # failed by the shutdown meanwhile
         self._completed.append(job.id)
+        if hooks:
+            self._job_started.pop(job.id, None)
+            self._done_info[job.id] = (job, time.perf_counter() - started)
         self._note_outcome()
         if debug:
             log.debug(
@@ -586,7 +782,10 @@ class Worker:
         if payload is not None:
             entry["payload"] = payload
         self._failures.append(entry)
-        self._failed_info[job.id] = _Outcome(job, message, exc)
+        outcome = self._failed_info[job.id] = _Outcome(job, message, exc)
+        started = self._job_started.pop(job.id, None)
+        if started is not None and (exc is not None or payload is not None):
+            outcome.duration = time.perf_counter() - started
         self._note_outcome()
 
     def _note_outcome(self) -> None:
@@ -635,8 +834,34 @@ class Worker:
             rows, retried = await self._send_report(completed, failures)
         finally:
             self._reporting = False
+        if self.hooks:
+            self._emit_outcomes(rows)
         self._log_outcomes(rows, retried=retried)
         self._pulse.set()  # queues may be free again, retries may be due now
+
+    def _emit_outcomes(self, rows: list[tuple[Any, ...]]) -> None:
+        """Fire the job outcome hooks for the rows of ``report_jobs`` (before the failure
+        log pops ``_failed_info``). A ``lost`` outcome fires nothing."""
+        hooks, wid, done, info = self.hooks, self.worker_id, self._done_info, self._failed_info
+        for job_id, outcome, _attempts, _max_attempts, run_at in rows:
+            if outcome == "completed":
+                entry = done.pop(job_id, None)
+                if entry is not None:
+                    hooks.emit("on_job_succeeded", JobSucceeded(wid, entry[0], entry[1]))
+                continue
+            done.pop(job_id, None)
+            failed = info.get(job_id)
+            if failed is None or outcome not in ("failed", "permanently_failed"):
+                continue
+            retry = outcome == "failed"
+            hooks.emit("on_job_failed", JobFailed(
+                wid, failed.job, failed.exc, failed.message, retry, run_at if retry else None,
+                failed.duration,
+            ))
+            if not retry:
+                hooks.emit("on_job_permanently_failed", JobPermanentlyFailed(
+                    wid, failed.job, failed.exc, failed.message
+                ))
 
     async def _send_report(
         self, completed: list[int], failures: list[dict[str, Any]]
@@ -749,16 +974,24 @@ class Worker:
 
     async def _listen_loop(self) -> None:
         s = self.settings
+        conninfo = s.connection
         kwargs = connect_kwargs(
-            s.connection, application_name="gw_runner listen", prepare=s.prepared_statements
+            conninfo, application_name="gw_runner listen", prepare=s.prepared_statements
         )
+        if self._pool is not None:
+            # never a pooled connection: LISTEN needs a session of its own
+            conninfo, pool_kwargs = await pool_conninfo(self._pool)
+            kwargs = {**pool_kwargs, **connect_kwargs(
+                conninfo, application_name="gw_runner listen", prepare=s.prepared_statements
+            )}
         failures = 0
         extra = {"worker_id": self.worker_id}
         while not self._stopping:
             conn: psycopg.AsyncConnection[Any] | None = None
             try:
-                conn = await psycopg.AsyncConnection.connect(s.connection, **kwargs)
+                conn = await psycopg.AsyncConnection.connect(conninfo, **kwargs)
                 await conn.execute(_sql.LISTEN)
+                self._listening = True
                 log.debug("listening on jobs:insert", extra=extra)
                 if failures:
                     log.warning("LISTEN restored after %d failed attempt(s)", failures,
@@ -770,6 +1003,7 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as e:
+                self._listening = False
                 if self._stopping:
                     return
                 failures += 1
@@ -786,6 +1020,7 @@ class Worker:
                 )
                 await asyncio.sleep(delay)
             finally:
+                self._listening = False
                 if conn is not None:
                     try:
                         await conn.close()
@@ -847,10 +1082,10 @@ class Worker:
         if self._stopping:
             return
         self._stopping = True
+        if self.state in ("starting", "running"):
+            self.state = "stopping"
         self.abort_reason = reason
-        self._final_deadline = (
-            time.monotonic() + self.settings.shutdown_timeout + _FINAL_REPORT_GRACE
-        )
+        self._final_deadline = time.monotonic() + self.shutdown_grace + _FINAL_REPORT_GRACE
         if hasattr(self, "_claim"):
             self._claim.interrupt()
             self._report.interrupt()
@@ -865,7 +1100,6 @@ class Worker:
         self._shutdown_task = asyncio.ensure_future(self._shutdown())
 
     async def _shutdown(self) -> None:
-        s = self.settings
         try:
             fetcher = getattr(self, "_fetcher", None)
             if fetcher is not None:
@@ -879,7 +1113,7 @@ class Worker:
             await self._return_jobs(unstarted, reason="shutdown")
             slots = [t for t in getattr(self, "_slots", []) if not t.done()]
             if slots:
-                deadline = self.loop.time() + s.shutdown_timeout
+                deadline = self.loop.time() + self.shutdown_grace
                 force_wait = asyncio.ensure_future(self._force_event.wait())
                 try:
                     while not self._forced:
@@ -896,7 +1130,7 @@ class Worker:
             if self._running:
                 why = (
                     "was stopped forcefully" if self._forced
-                    else f"shut down (the job ran past the {s.shutdown_timeout:g} s shutdown "
+                    else f"shut down (the job ran past the {self.shutdown_grace:g} s shutdown "
                     "timeout)"
                 )
                 message = (
@@ -943,6 +1177,9 @@ class Worker:
         return conn
 
     async def helper_add_job(self, identifier: str, payload: Any = None, **options: Any) -> Job:
+        if self._pool is not None:
+            async with self._pool.connection() as conn:
+                return await add_job_async(conn, identifier, payload, **options)
         assert self._helper_lock is not None
         async with self._helper_lock:
             conn = await self._helper_connection()
@@ -951,6 +1188,11 @@ class Worker:
     async def helper_add_jobs(
         self, specs: Iterable[JobSpec | Mapping[str, Any]], *, job_key_preserve_run_at: bool
     ) -> list[Job]:
+        if self._pool is not None:
+            async with self._pool.connection() as conn:
+                return await add_jobs_async(
+                    conn, specs, job_key_preserve_run_at=job_key_preserve_run_at
+                )
         assert self._helper_lock is not None
         async with self._helper_lock:
             conn = await self._helper_connection()
