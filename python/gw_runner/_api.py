@@ -30,6 +30,12 @@ class WorkerOptions(TypedDict, total=False):
     worker_id: str | None
     durable_claims: bool
     reset_locked_interval: tuple[float, float]
+    recovery: bool
+    heartbeat_interval: float
+    stale_after: float
+    sweep_interval: float
+    recovery_delay: float
+    job_timeout: float | None
 
 
 def split_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -367,7 +367,7 @@ class Worker:
         """Proves the loop is alive to :meth:`health` (a blocked loop stops ticking)."""
         while True:
             self._last_tick = time.monotonic()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
 
     def _mark_started(self) -> None:
         self.state = "stopping" if self._stopping else "running"
