@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / ".cache" / "node" / "node_modules"
 NODE_SIDE = Path(__file__).resolve().parent / "node_side.mjs"
+PY_TASKS = Path(__file__).resolve().parent / "py_tasks.py"
 
 
 @pytest.fixture
@@ -27,7 +32,9 @@ def node_env(postgresql: psycopg.Connection) -> dict[str, str]:
         )
     info = postgresql.info
     url = f"postgres://{info.user}@127.0.0.1:{info.port}/{info.dbname}"
-    return {**os.environ, "DATABASE_URL": url, "GW_NODE_MODULES": str(NODE_MODULES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GW_RUNNER_")}
+    return {**env, "DATABASE_URL": url, "GW_NODE_MODULES": str(NODE_MODULES),
+            "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture
@@ -41,6 +48,8 @@ def executions(db: psycopg.Connection) -> psycopg.Connection:
           runner text not null,
           attempt int,
           payload jsonb,
+          info jsonb,
+          prev_error text,
           started_at timestamptz not null,
           finished_at timestamptz
         )
@@ -73,5 +82,50 @@ def node_cmd(mode: str) -> list[str]:
     return ["node", str(NODE_SIDE), mode]
 
 
+def py_cmd(*args: str) -> list[str]:
+    """A gw_runner process on py_tasks.py (connection: DATABASE_URL of the environment)."""
+    return [sys.executable, "-m", "gw_runner", str(PY_TASKS), *args]
+
+
 def graphile_worker_cli() -> str:
     return str(NODE_MODULES / ".bin" / "graphile-worker")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `predicate` every 0.1 s until it returns a truthy value; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def run_py_once(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    """Run gw_runner --once on py_tasks.py to completion; returns its log, asserts exit 0."""
+    out = subprocess.run(
+        py_cmd("--once", *args), env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+    )
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, f"gw_runner --once exited {out.returncode}:\n{log}"
+    return log
+
+
+def stop_node(proc: subprocess.Popen[str], log_path: Path, timeout: float = 60) -> None:
+    """SIGTERM a Node worker and wait for its graceful shutdown (graphile-worker then kills
+    itself with the same signal, so the exit status is -SIGTERM)."""
+    proc.send_signal(signal.SIGTERM)
+    status = proc.wait(timeout=timeout)
+    log = log_path.read_text(errors="replace")
+    assert status == -signal.SIGTERM and "graceful shutdown complete" in log, (
+        f"the Node worker did not shut down gracefully (exit {status}):\n{log}"
+    )
+
+
+def log_of(tmp_path: Path, name: str) -> str:
+    """The output of a process started with `spawn(..., name)`."""
+    path = tmp_path / f"{name}.log"
+    return path.read_text(errors="replace") if path.exists() else ""

@@ -1,10 +1,13 @@
 // The Node side of the mixed-fleet tests: a real graphile-worker 0.18 (from npm) worker and
 // WorkerUtils client against a database where only `CREATE EXTENSION graphile_worker` ran.
 //
-//   node node_side.mjs worker   env: DATABASE_URL, GW_NODE_MODULES, CONCURRENCY, CRONTAB (text)
+//   node node_side.mjs worker   env: DATABASE_URL, GW_NODE_MODULES, CONCURRENCY, CRONTAB (text),
+//                               LOCAL_QUEUE (size; -1 = off), POLL_INTERVAL_MS, RUNNER_NAME
 //   node node_side.mjs add-jobs env: DATABASE_URL, GW_NODE_MODULES; stdin: JSON list of specs
 //
-// Worker tasks record every execution in table public.executions (created by the test):
+// Worker tasks record every execution in table public.executions (created by the test), with
+// the job fields as this worker saw them (info) and the job's last_error read through SQL
+// before the task ran (prev_error); env RUNNER_NAME names the worker (default "node"):
 //   record      insert a row and return
 //   serial      insert a row, wait payload.ms milliseconds, update finished_at
 //   fail        insert a row and throw "node failed <attempt>"
@@ -14,12 +17,23 @@ const gw = await import(pathToFileURL(`${process.env.GW_NODE_MODULES}/graphile-w
 const connectionString = process.env.DATABASE_URL;
 const mode = process.argv[2];
 
-async function record(helpers, payload, extra = "") {
+const runnerName = process.env.RUNNER_NAME ?? "node";
+
+async function record(helpers, payload) {
+  const job = helpers.job;
+  const info = {
+    queue_name: job.job_queue_id == null ? null : await helpers.getQueueName(),
+    key: job.key ?? null,
+    priority: job.priority,
+    max_attempts: job.max_attempts,
+    flags: job.flags ? Object.keys(job.flags).sort() : null,
+    run_at: new Date(job.run_at).toISOString(),
+  };
   await helpers.withPgClient((client) =>
     client.query(
-      `insert into public.executions (job_id, task, runner, attempt, payload, started_at)
-       values ($1, $2, 'node', $3, $4, clock_timestamp())`,
-      [helpers.job.id, helpers.job.task_identifier, helpers.job.attempts, JSON.stringify(payload ?? null)],
+      `insert into public.executions (job_id, task, runner, attempt, payload, info, prev_error, started_at)
+       values ($1, $2, $3, $4, $5, $6, (select last_error from graphile_worker.jobs where id = $1), clock_timestamp())`,
+      [job.id, job.task_identifier, runnerName, job.attempts, JSON.stringify(payload ?? null), JSON.stringify(info)],
     ),
   );
 }
@@ -34,8 +48,8 @@ const taskList = {
     await helpers.withPgClient((client) =>
       client.query(
         `update public.executions set finished_at = clock_timestamp()
-         where job_id = $1 and runner = 'node' and finished_at is null`,
-        [helpers.job.id],
+         where job_id = $1 and runner = $2 and finished_at is null`,
+        [helpers.job.id, runnerName],
       ),
     );
   },
@@ -75,7 +89,10 @@ if (mode === "worker") {
       out.push({ id: String(job.id), key: job.key, queue_name: job.queue_name ?? null });
     }
     if (process.env.ADD_JOBS_BATCH) {
-      const jobs = await utils.addJobs(JSON.parse(process.env.ADD_JOBS_BATCH));
+      const batch = JSON.parse(process.env.ADD_JOBS_BATCH).map((s) =>
+        s.runAt ? { ...s, runAt: new Date(s.runAt) } : s,
+      );
+      const jobs = await utils.addJobs(batch);
       for (const job of jobs) out.push({ id: String(job.id), key: job.key, queue_name: job.queue_name ?? null });
     }
     console.log(JSON.stringify(out));

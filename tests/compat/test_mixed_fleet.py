@@ -1,0 +1,272 @@
+"""Mixed fleets: Node graphile-worker 0.18 and gw_runner on one database (only CREATE
+EXTENSION graphile_worker ran), each running the jobs the other enqueues and retrying the jobs
+the other failed."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from gw_runner import JobSpec, add_job, add_jobs
+from tests.compat.conftest import node_cmd, run_py_once, stop_node, wait_for
+from tests.helpers import rows, scalar
+
+FUTURE = "2100-01-01T00:00:00.000Z"
+PAST = "2000-01-01T00:00:00.000Z"
+
+
+def _node_add_jobs(node_env: dict[str, str], specs: list[dict[str, Any]],
+                   batch: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    env = dict(node_env)
+    if batch is not None:
+        env["ADD_JOBS_BATCH"] = json.dumps(batch)
+    out = subprocess.run(
+        node_cmd("add-jobs"), env=env, input=json.dumps(specs), capture_output=True,
+        text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _by_n(db: psycopg.Connection) -> dict[int, dict[str, Any]]:
+    found = rows(
+        db,
+        "select (payload->>'n')::int as n, job_id, runner, attempt, info, started_at"
+        " from public.executions order by started_at",
+    )
+    ns = [r["n"] for r in found]
+    assert len(ns) == len(set(ns)), f"a job ran twice: {ns}"
+    return {r["n"]: r for r in found}
+
+
+def test_gw_runner_runs_jobs_added_by_node_worker_utils(
+    executions: psycopg.Connection, node_env: dict[str, str]
+) -> None:
+    db = executions
+    created = _node_add_jobs(
+        node_env,
+        [
+            {"identifier": "record", "payload": {"n": 1},
+             "spec": {"jobKey": "k1", "queueName": "qa", "priority": 3}},
+            # same key: replaces n=1 (payload, queue, priority, max attempts)
+            {"identifier": "record", "payload": {"n": 2},
+             "spec": {"jobKey": "k1", "queueName": "qa", "priority": 3, "maxAttempts": 9}},
+            {"identifier": "record", "payload": {"n": 3}, "spec": {"runAt": PAST, "priority": -1}},
+            {"identifier": "record", "payload": {"n": 4}, "spec": {"queueName": "qa"}},
+            {"identifier": "record", "payload": {"n": 5}, "spec": {"runAt": FUTURE}},
+            {"identifier": "record", "payload": {"n": 6}, "spec": {"flags": ["b", "a"]}},
+            {"identifier": "record", "payload": {"n": 9}, "spec": {"jobKey": "k9", "runAt": FUTURE}},
+            # preserve_run_at: new payload, the future run_at stays, so it does not run
+            {"identifier": "record", "payload": {"n": 10},
+             "spec": {"jobKey": "k9", "jobKeyMode": "preserve_run_at", "runAt": PAST}},
+            {"identifier": "record", "payload": {"n": 11}, "spec": {"jobKey": "k11"}},
+            # unsafe_dedupe: the existing job is kept as it is
+            {"identifier": "record", "payload": {"n": 12},
+             "spec": {"jobKey": "k11", "jobKeyMode": "unsafe_dedupe", "priority": 5}},
+        ],
+        batch=[
+            {"identifier": "record", "payload": {"n": 7}, "queueName": "qb", "jobKey": "k7"},
+            {"identifier": "record", "payload": {"n": 8}, "priority": 2, "runAt": PAST},
+        ],
+    )
+    assert len(created) == 12
+    assert created[0]["id"] == created[1]["id"]
+    assert created[8]["id"] == created[9]["id"]
+
+    run_py_once(node_env, "-j", "1", "--poll-interval", "0.2")
+
+    done = _by_n(db)
+    assert sorted(done) == [2, 3, 4, 6, 7, 8, 11]
+    assert {r["runner"] for r in done.values()} == {"python"}
+    assert all(r["attempt"] == 1 for r in done.values())
+    info = {n: r["info"] for n, r in done.items()}
+    assert info[2] == {"queue_name": "qa", "key": "k1", "priority": 3, "max_attempts": 9,
+                       "flags": None, "run_at": info[2]["run_at"]}
+    assert datetime.fromisoformat(info[3]["run_at"]) == datetime(2000, 1, 1, tzinfo=UTC)
+    assert info[3]["priority"] == -1 and info[3]["queue_name"] is None
+    assert (info[4]["queue_name"], info[4]["key"], info[4]["max_attempts"]) == ("qa", None, 25)
+    assert info[6]["flags"] == ["a", "b"]
+    assert (info[7]["queue_name"], info[7]["key"]) == ("qb", "k7")
+    assert info[8]["priority"] == 2
+    assert info[11]["priority"] == 0, "unsafe_dedupe kept the first job"
+    first = min(done.values(), key=lambda r: r["started_at"])
+    assert str(first["job_id"]) == created[2]["id"], "the priority -1 job ran first (-j 1)"
+    # Node's jobs with a future run_at wait, untouched (n=10 replaced n=9's payload).
+    left = rows(
+        db,
+        "select key, payload->>'n' as n, attempts, locked_by, run_at"
+        " from graphile_worker._private_jobs"
+        " order by id",
+    )
+    future = datetime(2100, 1, 1, tzinfo=UTC)
+    assert [(r["key"], r["n"], r["attempts"], r["locked_by"], r["run_at"]) for r in left] == [
+        (None, "5", 0, None, future),
+        ("k9", "10", 0, None, future),
+    ]
+    assert scalar(
+        db, "select count(*) from graphile_worker._private_job_queues where locked_by is not null"
+    ) == 0
+
+
+def test_node_worker_runs_jobs_added_by_the_python_api_and_sql(
+    executions: psycopg.Connection, node_env: dict[str, str], spawn: Any
+) -> None:
+    db = executions
+    past = datetime(2000, 1, 1, tzinfo=UTC)
+    j1 = add_job(db, "record", {"n": 1}, queue_name="pq", priority=-2, job_key="pk",
+                 max_attempts=3, flags=["x"])
+    j2 = add_job(db, "record", {"n": 2}, queue_name="pq", job_key="pk", priority=-2,
+                 max_attempts=4)
+    assert j1.id == j2.id
+    batch = add_jobs(db, [
+        JobSpec("record", {"n": 3}, run_at=past, priority=4),
+        JobSpec("record", {"n": 4}, queue_name="pq"),
+        JobSpec("record", {"n": 5}, run_at=datetime.now(UTC) + timedelta(days=1)),
+        JobSpec("record", {"n": 6}, job_key="bk", flags=["y", "z"]),
+    ])
+    db.execute("select graphile_worker.add_job('record', '{\"n\": 7}', queue_name => 'sq')")
+    # a job the gw_runner-side helpers add (the same SQL), run by Node
+    db.execute(
+        "select graphile_worker.add_jobs(array[row('record', '{\"n\": 8}', null, null, 2, 'sk',"
+        " 1, null)::graphile_worker.job_spec])"
+    )
+    spawn(node_cmd("worker"), {**node_env, "CONCURRENCY": "2"}, "node")
+    wait_for(lambda: scalar(db, "select count(*) from graphile_worker._private_jobs") == 1, 60,
+             "Node to run every due job")
+    done = _by_n(db)
+    assert sorted(done) == [2, 3, 4, 6, 7, 8]
+    assert {r["runner"] for r in done.values()} == {"node"}
+    info = {n: r["info"] for n, r in done.items()}
+    assert (info[2]["queue_name"], info[2]["key"], info[2]["priority"],
+            info[2]["max_attempts"], info[2]["flags"]) == ("pq", "pk", -2, 4, None)
+    assert datetime.fromisoformat(info[3]["run_at"].replace("Z", "+00:00")) == past
+    assert info[3]["priority"] == 4
+    assert info[4]["queue_name"] == "pq"
+    assert (info[6]["key"], info[6]["flags"]) == ("bk", ["y", "z"])
+    assert info[7]["queue_name"] == "sq"
+    assert (info[8]["key"], info[8]["max_attempts"], info[8]["priority"]) == ("sk", 2, 1)
+    assert done[2]["job_id"] == j1.id and done[6]["job_id"] == batch[3].id
+    assert scalar(db, "select (payload->>'n')::int from graphile_worker._private_jobs") == 5
+
+
+# --- retries across runtimes ------------------------------------------------------------------
+
+PARK = """
+with j as (
+  select id, run_at, attempts, last_error, locked_by, clock_timestamp() as seen
+  from graphile_worker._private_jobs where id = %(id)s and locked_at is null and attempts = %(n)s
+  for update
+), parked as (
+  update graphile_worker._private_jobs p set run_at = now() + interval '1 day'
+  from j where p.id = j.id
+)
+select j.run_at, j.attempts, j.last_error, j.locked_by, j.seen from j
+"""
+
+
+def _park_after_failure(db: psycopg.Connection, job_id: int, attempt: int,
+                        timeout: float = 60) -> dict[str, Any]:
+    """Wait until attempt `attempt` of the job has failed (unlocked, attempts = attempt); in the
+    same statement read its run_at, last_error and the time it was seen, and park the job a
+    day ahead so no runner retries it before the test hands it over."""
+
+    def poll() -> dict[str, Any] | None:
+        found = rows(db, PARK, {"id": job_id, "n": attempt})
+        if found:
+            return found[0]
+        now_attempts = scalar(
+            db, "select attempts from graphile_worker._private_jobs where id = %s", (job_id,)
+        )
+        assert now_attempts <= attempt, f"attempt {attempt + 1} started before the hand-over"
+        return None
+
+    return wait_for(poll, timeout, f"the failure of attempt {attempt}")
+
+
+def _execution(db: psycopg.Connection, attempt: int) -> dict[str, Any]:
+    found = rows(
+        db, "select runner, prev_error, started_at from public.executions where attempt = %s",
+        (attempt,),
+    )
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _assert_backoff(job: dict[str, Any], started_at: datetime, attempt: int) -> None:
+    """run_at = now + exp(attempt) s, where `now` (the failing transaction's) lies between the
+    handler's start and the moment the test saw the failure (all clocks are the server's)."""
+    base = job["run_at"] - timedelta(seconds=math.exp(min(attempt, 10)))
+    slack = timedelta(milliseconds=1)
+    assert started_at - slack <= base <= job["seen"] + slack, (
+        f"attempt {attempt}: run_at {job['run_at']} is not exp({attempt}) s after the failure "
+        f"(between {started_at} and {job['seen']})"
+    )
+
+
+def _unpark(db: psycopg.Connection, job_id: int) -> None:
+    db.execute(
+        "update graphile_worker._private_jobs set run_at = now() - interval '1 second'"
+        " where id = %s", (job_id,),
+    )
+
+
+def _node_attempt(db: psycopg.Connection, node_env: dict[str, str], spawn: Any,
+                  tmp_path: Path, job_id: int, attempt: int) -> dict[str, Any]:
+    node = spawn(node_cmd("worker"), {**node_env, "CONCURRENCY": "1"}, f"node-{attempt}")
+    job = _park_after_failure(db, job_id, attempt)
+    stop_node(node, tmp_path / f"node-{attempt}.log")
+    return job
+
+
+def test_retries_alternate_between_node_and_gw_runner(
+    executions: psycopg.Connection, node_env: dict[str, str], spawn: Any, tmp_path: Path
+) -> None:
+    """Attempts 1, 3, 5 by Node and 2, 4 by gw_runner: each sees the other's attempt count
+    and last_error, computes the same backoff, and the fifth failure is final for both."""
+    db = executions
+    job_id = scalar(
+        db,
+        "select id from graphile_worker.add_job('fail', '{}', queue_name => 'rq',"
+        " max_attempts => 5)",
+    )
+    expected_errors = {
+        1: "node failed 1",
+        2: "RuntimeError: python failed 2",
+        3: "node failed 3",
+        4: "RuntimeError: python failed 4",
+        5: "node failed 5",
+    }
+    for attempt in range(1, 6):
+        if attempt % 2:
+            job = _node_attempt(db, node_env, spawn, tmp_path, job_id, attempt)
+        else:
+            run_py_once(node_env, "--poll-interval", "0.2")
+            job = _park_after_failure(db, job_id, attempt, timeout=5)
+        execution = _execution(db, attempt)
+        assert execution["runner"] == ("node" if attempt % 2 else "python")
+        assert execution["prev_error"] == expected_errors.get(attempt - 1)
+        assert job["last_error"] == expected_errors[attempt]
+        assert job["locked_by"] is None
+        if attempt < 5:
+            _assert_backoff(job, execution["started_at"], attempt)
+        assert scalar(
+            db, "select locked_by from graphile_worker._private_job_queues where queue_name = 'rq'"
+        ) is None, "the failing runner unlocked the named queue"
+        _unpark(db, job_id)
+
+    # Attempts used up: the job stays, permanently failed, and neither runtime takes it again.
+    final = rows(
+        db,
+        "select attempts, max_attempts, last_error, locked_by from graphile_worker.jobs"
+        " where id = %s", (job_id,),
+    )
+    assert final == [{"attempts": 5, "max_attempts": 5, "last_error": "node failed 5",
+                      "locked_by": None}]
+    run_py_once(node_env, "--poll-interval", "0.2")
+    assert scalar(db, "select count(*) from public.executions") == 5
