@@ -21,16 +21,7 @@ from gw_runner import (
     add_job_async,
     task,
 )
-
-
-def run(coro: Any, timeout: float = 90) -> Any:
-    """Run a test coroutine in a fresh event loop, bounded."""
-
-    async def bounded() -> Any:
-        async with asyncio.timeout(timeout):
-            return await coro
-
-    return asyncio.run(bounded())
+from tests.api.support import run
 
 
 def backends(db: psycopg.Connection, dbname: str) -> list[str]:
@@ -197,7 +188,7 @@ def test_closed_pool_is_refused_at_start(dsn):
     async def main() -> None:
         pool = AsyncConnectionPool(dsn, open=False)
         worker = Worker([noop], connection=pool)
-        with pytest.raises(GraphileWorkerError, match="pool .* is closed"):
+        with pytest.raises(GraphileWorkerError, match=r"pool .* is closed"):
             await worker.start()
 
     run(main())
