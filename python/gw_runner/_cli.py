@@ -23,10 +23,14 @@ from typing import Any
 
 from ._loader import load_task_file
 from ._settings import (
+    DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LOCAL_QUEUE_TTL,
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_RECOVERY_DELAY,
     DEFAULT_REPORT_DELAY,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_STALE_AFTER,
+    DEFAULT_SWEEP_INTERVAL,
     MAX_BATCH_SIZE,
     WorkerSettings,
 )
@@ -170,6 +174,42 @@ _OPTIONS: tuple[_Option, ...] = (
         "lost in a server crash just makes the job run again)",
     ),
     _Option(
+        ("--job-timeout",), "job_timeout", "JOB_TIMEOUT",
+        "time limit of a job whose task (@task(timeout=...)) and flags (timeout:SECONDS) set "
+        "none: an async handler is cancelled, a sync one's thread abandoned, the attempt fails "
+        "(default: no limit)",
+        lambda t: _seconds(t, minimum=0.001), "SECONDS",
+    ),
+    _Option(
+        ("--no-recovery",), "no_recovery", "NO_RECOVERY",
+        "no crash recovery: do not register, send heartbeats or sweep lost runners (their "
+        "jobs are then released only after 4 hours)",
+    ),
+    _Option(
+        ("--heartbeat-interval",), "heartbeat_interval", "HEARTBEAT_INTERVAL",
+        f"seconds between heartbeats (default: {DEFAULT_HEARTBEAT_INTERVAL:g})",
+        lambda t: _seconds(t, minimum=0.01), "SECONDS", DEFAULT_HEARTBEAT_INTERVAL,
+    ),
+    _Option(
+        ("--stale-after",), "stale_after", "STALE_AFTER",
+        "stale threshold: a runner without a heartbeat for this many seconds is declared lost "
+        "and its jobs are released; at least 3 heartbeat intervals "
+        f"(default: {DEFAULT_STALE_AFTER:g})",
+        lambda t: _seconds(t, minimum=0.03), "SECONDS", DEFAULT_STALE_AFTER,
+    ),
+    _Option(
+        ("--sweep-interval",), "sweep_interval", "SWEEP_INTERVAL",
+        "seconds between sweeps for lost runners, +-25%% jitter "
+        f"(default: {DEFAULT_SWEEP_INTERVAL:g})",
+        lambda t: _seconds(t, minimum=0.01), "SECONDS", DEFAULT_SWEEP_INTERVAL,
+    ),
+    _Option(
+        ("--recovery-delay",), "recovery_delay", "RECOVERY_DELAY",
+        "jobs released from a lost runner become runnable this many seconds later "
+        f"(default: {DEFAULT_RECOVERY_DELAY:g})",
+        _seconds, "SECONDS", DEFAULT_RECOVERY_DELAY,
+    ),
+    _Option(
         ("--log-level",), "log_level", "LOG_LEVEL",
         f"log level: {', '.join(LOG_LEVELS)} (default: info)",
         _choice(LOG_LEVELS), "LEVEL", "info",
@@ -258,6 +298,12 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Wor
             crontab=crontab,
             prepared_statements=not args.no_prepared_statements,
             durable_claims=args.durable_claims,
+            job_timeout=args.job_timeout,
+            recovery=not args.no_recovery,
+            heartbeat_interval=args.heartbeat_interval,
+            stale_after=args.stale_after,
+            sweep_interval=args.sweep_interval,
+            recovery_delay=args.recovery_delay,
         )
     except ConfigurationError as e:
         raise UsageError(str(e)) from None

@@ -15,6 +15,10 @@ DEFAULT_POLL_INTERVAL = 2.0
 DEFAULT_LOCAL_QUEUE_TTL = 300.0
 DEFAULT_REPORT_DELAY = 0.005
 DEFAULT_SHUTDOWN_TIMEOUT = 25.0
+DEFAULT_HEARTBEAT_INTERVAL = 30.0
+DEFAULT_STALE_AFTER = 300.0
+DEFAULT_SWEEP_INTERVAL = 60.0
+DEFAULT_RECOVERY_DELAY = 0.0
 MAX_BATCH_SIZE = 10_000  # get_jobs refuses more
 
 
@@ -42,7 +46,8 @@ class WorkerSettings:
     - ``report_delay``: outcomes are reported in one call at most this many seconds after the
       first one of a batch is ready (sooner when ``batch_size`` are ready or the runner idles).
     - ``shutdown_timeout``: on SIGTERM/SIGINT, running jobs get this many seconds to finish.
-    - ``crontab``: path of a crontab file (scheduling is wired by the cron feature).
+    - ``crontab``: path of a crontab file, read and checked at start, scheduled at every
+      minute boundary (not with ``once``; see docs/cron.md).
     - ``forbidden_flags``: jobs having any of these flags are not claimed.
     - ``prepared_statements``: let psycopg prepare repeated statements (turn off for
       PgBouncer in transaction mode before 1.21).
@@ -51,6 +56,15 @@ class WorkerSettings:
       connection runs with ``synchronous_commit=off``, which takes a disk flush off the path
       from NOTIFY to handler start. A claim lost in a server crash only means the job is
       claimed again (at-least-once, as always); outcomes are always reported durably.
+    - ``recovery``: crash recovery (docs/recovery.md): register, send heartbeats, run the
+      stale-worker sweep, deregister at a clean shutdown.
+    - ``heartbeat_interval``: seconds between heartbeats.
+    - ``stale_after``: the stale threshold: a runner whose last heartbeat is older than this
+      is declared lost by the sweep and its jobs are released. At least 3 heartbeat intervals.
+    - ``sweep_interval``: seconds between stale-worker sweeps (+-25 % jitter).
+    - ``recovery_delay``: released jobs become runnable this many seconds after the sweep.
+    - ``job_timeout``: time limit in seconds of a job whose task sets none (``@task(timeout=)``)
+      and whose flags set none (``timeout:SECONDS``); None means no limit.
     """
 
     connection: str = ""
@@ -68,6 +82,12 @@ class WorkerSettings:
     worker_id: str | None = None
     durable_claims: bool = False
     reset_locked_interval: tuple[float, float] = field(default=(480.0, 600.0))
+    recovery: bool = True
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    stale_after: float = DEFAULT_STALE_AFTER
+    sweep_interval: float = DEFAULT_SWEEP_INTERVAL
+    recovery_delay: float = DEFAULT_RECOVERY_DELAY
+    job_timeout: float | None = None
 
     def __post_init__(self) -> None:
         _check_int("concurrency", self.concurrency, 1, 1000)
@@ -81,6 +101,18 @@ class WorkerSettings:
             raise ConfigurationError("worker_id must have 1 to 128 characters")
         if self.forbidden_flags is not None and isinstance(self.forbidden_flags, str):
             raise ConfigurationError("forbidden_flags must be a sequence of strings")
+        _check_seconds("heartbeat_interval", self.heartbeat_interval, minimum=0.01)
+        _check_seconds("stale_after", self.stale_after, minimum=0.03)
+        _check_seconds("sweep_interval", self.sweep_interval, minimum=0.01)
+        _check_seconds("recovery_delay", self.recovery_delay, minimum=0.0)
+        if self.stale_after < 3 * self.heartbeat_interval:
+            raise ConfigurationError(
+                f"stale_after ({self.stale_after:g} s) must be at least 3 heartbeat intervals "
+                f"({3 * self.heartbeat_interval:g} s): one late heartbeat must not make a live "
+                "runner count as lost"
+            )
+        if self.job_timeout is not None:
+            _check_seconds("job_timeout", self.job_timeout, minimum=0.001)
 
     @property
     def effective_batch_size(self) -> int:

@@ -51,6 +51,41 @@ ADD_JOBS: Final = (
 
 LISTEN: Final = 'LISTEN "jobs:insert"'
 
+# -- crash recovery (gw_runner._recovery) ---------------------------------------------------
+
+#: ``(worker_id, stale_after interval, info jsonb)``: at start and after being swept.
+REGISTER_WORKER: Final = (
+    "select graphile_worker.register_worker(%s, %s::interval, %s::jsonb)"
+)
+
+#: ``(worker_id,)`` -> false when the worker is not registered (it was swept).
+HEARTBEAT: Final = "select graphile_worker.heartbeat(%s)"
+
+DEREGISTER_WORKER: Final = "select graphile_worker.deregister_worker(%s)"
+
+#: ``(recovery_delay interval,)`` -> one row per lost worker released.
+RECOVER_STALE_WORKERS: Final = (
+    "select worker_id, last_heartbeat_at, jobs_recovered"
+    " from graphile_worker.recover_stale_workers(%s::interval)"
+)
+
+# -- cron (gw_runner._cron) -------------------------------------------------------------------
+
+#: ``(crontab text,)``: checks a crontab at start (an error names the line at fault).
+PARSE_CRONTAB: Final = (
+    "select identifier, task_identifier, schedule"
+    " from graphile_worker.parse_crontab(%s::text)"
+)
+
+#: ``(crontab text, since timestamptz)``: once a minute. One row whatever was scheduled:
+#: the count, the database's ``now()`` (= the function's ``now``, the next call's ``since``)
+#: and what was scheduled.
+SCHEDULE_CRONTAB: Final = (
+    "select count(*), now(), array_agg(identifier), array_agg(scheduled_at),"
+    " array_agg(backfilled)"
+    " from graphile_worker.schedule_crontab(%s::text, %s::timestamptz)"
+)
+
 #: Every statement, for the test that checks their shape.
 ALL_STATEMENTS: Final = (
     GET_JOBS,
@@ -61,4 +96,10 @@ ALL_STATEMENTS: Final = (
     ADD_JOB,
     ADD_JOBS,
     LISTEN,
+    REGISTER_WORKER,
+    HEARTBEAT,
+    DEREGISTER_WORKER,
+    RECOVER_STALE_WORKERS,
+    PARSE_CRONTAB,
+    SCHEDULE_CRONTAB,
 )

@@ -7,10 +7,13 @@ One asyncio loop holds everything:
   free again), or when the next scheduled job is due (``next_job_due_at``) or the poll
   interval passes;
 - ``concurrency`` *slots* take jobs from the local queue; async handlers are awaited in the
-  slot, sync handlers run on a thread pool of the same size;
+  slot, sync handlers run on daemon threads, one per slot (``_threads``: a sync handler past
+  its time limit is abandoned and its slot gets a new thread);
 - the *reporter* sends the outcomes with ``report_jobs``, one call per batch;
 - the *listener* keeps a LISTEN connection of its own; *housekeeping* returns claimed jobs
-  not started within the TTL and runs ``reset_locked`` every 8-10 minutes.
+  not started within the TTL and runs ``reset_locked`` every 8-10 minutes;
+- *recovery* (``_recovery``) registers the worker, sends heartbeats and runs the stale-worker
+  sweep; *cron* (``_cron``) schedules the crontab at every minute boundary.
 
 Connections are reopened with capped exponential backoff and jitter whenever they are lost;
 outcomes that could not be reported are kept and sent again.
@@ -19,7 +22,6 @@ outcomes that could not be reported are kept and sent again.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 import json
 import logging
@@ -36,6 +38,7 @@ from . import _sql
 from ._api import WorkerOptions, split_options
 from ._context import JobContext
 from ._convert import PayloadError
+from ._cron import CronScheduler
 from ._db import (
     FATAL_CONNECT_STATES,
     Channel,
@@ -60,7 +63,9 @@ from ._hooks import (
 from ._job import Job
 from ._loader import TaskSpec, collect_tasks
 from ._pool import AsyncPool, PoolChannel, is_pool, pool_conninfo
+from ._recovery import Recovery
 from ._settings import WorkerSettings, make_worker_id
+from ._threads import HandlerThreads, job_time_limit
 from .errors import (
     DatabaseError,
     ExtensionMissing,
@@ -184,7 +189,9 @@ class Worker:
         self._due_stale = True
         self._due_at: float | None = None  # loop time of the next scheduled job, if known
         self._can_reset_locked = True
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._threads: HandlerThreads | None = None
+        self._recovery: Recovery | None = None
+        self._cron: CronScheduler | None = None
         self._helper_conn: psycopg.AsyncConnection[Any] | None = None
         self._helper_lock: asyncio.Lock | None = None
         self._shutdown_task: asyncio.Future[None] | None = None
@@ -383,9 +390,7 @@ class Worker:
         s = self.settings
         self._helper_lock = asyncio.Lock()
         if any(not spec.is_async for spec in self.tasks.values()):
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=s.concurrency, thread_name_prefix="gw-job"
-            )
+            self._threads = HandlerThreads("gw-job")
         self._claim = self._make_channel(
             "claim", async_commit=not s.durable_claims, stopped=lambda: self._stopping,
         )
@@ -406,6 +411,8 @@ class Worker:
         try:
             try:
                 await self._claim.connect()
+                if not await self._prepare_services():
+                    return 2
                 await self._reset_locked()
                 first = await self._claim.run(self._get_jobs_op(self._batch_size))
             except DatabaseError as e:
@@ -423,8 +430,7 @@ class Worker:
             if self._stopping:
                 await self._return_jobs([j.id for j in first], reason="shutdown")
                 return self._status
-            if not s.once and s.crontab:
-                self._start_cron()
+            self._start_services()
             self._reporter = asyncio.create_task(self._report_loop(), name="gw-reporter")
             self._slots = [
                 asyncio.create_task(self._slot(), name=f"gw-slot-{i}")
@@ -447,30 +453,70 @@ class Worker:
             for t in background:
                 t.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self._stop_services()
             await self._claim.close()
             await self._report.close()
             if self._helper_conn is not None:
                 await self._helper_conn.close()
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
+            if self._threads is not None:
+                self._threads.close()
             log.info("worker %s stopped", self.worker_id, extra=extra)
 
     @property
     def threads_busy(self) -> bool:
-        """True when sync handlers abandoned at shutdown still run in their threads."""
-        ex = self._executor
-        return ex is not None and any(t.is_alive() for t in getattr(ex, "_threads", ()))
+        """True when sync handlers (abandoned at a timeout or at shutdown) still run in their
+        threads."""
+        return self._threads is not None and self._threads.busy
 
-    # -- cron hook ---------------------------------------------------------------------------
+    # -- cron and crash recovery (_cron, _recovery) ---------------------------------------------
 
-    def _start_cron(self) -> None:
-        # TODO(cron issue): start the cron scheduler here: register the items of
-        # self.settings.crontab with the extension's cron functions and schedule due items,
-        # as a background task on self.loop that stops when self._stopping is set.
-        log.warning(
-            "crontab %s given, but cron scheduling is not wired into the runner yet; ignored",
-            self.settings.crontab, extra={"worker_id": self.worker_id},
-        )
+    async def _prepare_services(self) -> bool:
+        """Before the first claim: check the crontab (not with ``once``) and register for
+        crash recovery. False when the crontab is unusable (exit status 2, logged); database
+        errors are raised."""
+        s = self.settings
+        if not s.once and s.crontab:
+            self._cron = CronScheduler(
+                s.crontab, worker_id=self.worker_id, channel=lambda: self._report,
+                task_names=self._task_names,
+            )
+            error = await self._cron.prepare_checked()
+            if error is not None:
+                self.start_error = error
+                return False
+        if s.recovery:
+            self._recovery = Recovery(
+                self.worker_id, s, beat_channel=lambda: self._claim,
+                control_channel=lambda: self._report, on_swept=self._on_swept,
+                info={"concurrency": s.concurrency, "tasks": self._task_names},
+            )
+            if not await self._recovery.register():
+                self._recovery = None
+        return True
+
+    def _start_services(self) -> None:
+        if self._cron is not None:
+            self._cron.start()
+        if self._recovery is not None:
+            self._recovery.start()
+
+    async def _stop_services(self) -> None:
+        """Stop cron and the heartbeats; deregister only when every job this worker claimed
+        was returned or reported (otherwise the sweep must release them)."""
+        if self._cron is not None:
+            await self._cron.stop()
+        if self._recovery is not None:
+            clean = self._status == 0 and self._stopped_event.is_set()
+            await self._recovery.stop(clean=clean, deadline=time.monotonic() + 5.0)
+
+    async def _on_swept(self) -> None:
+        """This worker was declared lost and its jobs released: give back the claimed jobs
+        it has not started (those still locked by it are unlocked; the others may be someone
+        else's now, and are left alone)."""
+        unstarted = [job.id for _, job in self._queue]
+        self._queue.clear()
+        await self._return_jobs(unstarted, reason="this worker was declared lost")
+        self._demand.set()
 
     # -- claiming ----------------------------------------------------------------------------
 
@@ -665,38 +711,7 @@ class Worker:
             payload = job.payload
             if spec.convert is not None:
                 payload = spec.convert(payload)
-            if spec.is_async:
-                coro = spec.fn(payload, ctx) if spec.wants_ctx else spec.fn(payload)
-                if spec.timeout is None:
-                    result = await coro
-                else:
-                    try:
-                        async with asyncio.timeout(spec.timeout):
-                            result = await coro
-                    except TimeoutError:
-                        ctx._set_abort("timeout")
-                        raise TimeoutError(
-                            f"task {spec.identifier!r} timed out after {spec.timeout:g} s"
-                        ) from None
-            else:
-                assert self._executor is not None
-                if spec.wants_ctx:
-                    fut = self.loop.run_in_executor(self._executor, spec.fn, payload, ctx)
-                else:
-                    fut = self.loop.run_in_executor(self._executor, spec.fn, payload)
-                if spec.timeout is None:
-                    result = await fut
-                else:
-                    try:
-                        result = await asyncio.wait_for(asyncio.shield(fut), spec.timeout)
-                    except TimeoutError:
-                        ctx._set_abort("timeout")
-                        raise TimeoutError(
-                            f"task {spec.identifier!r} timed out after {spec.timeout:g} s "
-                            "(its thread runs on until the handler returns)"
-                        ) from None
-                if result is not None and inspect.isawaitable(result):
-                    result = await result
+            result = await self._call_handler(spec, job, ctx, payload)
             if result is not None and type(result) is list and type(job.payload) is list:
                 failed = await self._batch_failures(job, result)
                 if failed is not None:
@@ -735,6 +750,53 @@ class Worker:
                 extra={"job_id": job.id, "task": job.task_identifier,
                        "worker_id": self.worker_id},
             )
+
+    async def _call_handler(self, spec: TaskSpec, job: Job, ctx: JobContext, payload: Any) -> Any:
+        """Call the handler within the job's time limit (``_threads.job_time_limit``): an
+        async handler past it is cancelled; a sync handler's thread is abandoned (it runs on
+        until the handler returns; the slot gets a new thread). Either way the attempt fails
+        with ``TimeoutError: task '...' timed out after N s``."""
+        limit, source = job_time_limit(job.flags, spec.timeout, self.settings.job_timeout)
+        args = (payload, ctx) if spec.wants_ctx else (payload,)
+        if spec.is_async:
+            if limit is None:
+                return await spec.fn(*args)
+            timer = asyncio.timeout(limit)
+            try:
+                async with timer:
+                    return await spec.fn(*args)
+            except TimeoutError:
+                if not timer.expired():
+                    raise  # the handler's own TimeoutError
+                ctx._set_abort("timeout")
+                raise TimeoutError(_timeout_message(spec.identifier, limit, source)) from None
+        threads = self._threads
+        assert threads is not None
+        call = threads.submit(spec.fn, *args)
+        fut = asyncio.wrap_future(call.future)
+        try:
+            done, _ = await asyncio.wait({fut}, timeout=limit)
+        except asyncio.CancelledError:
+            threads.abandon(call)  # forceful shutdown: the thread runs on, nobody waits
+            raise
+        if not done:
+            ctx._set_abort("timeout")
+            still = threads.abandon(call)
+            log.warning(
+                "job %d (%s): the sync handler ran past its %g s time limit; the job is failed "
+                "and its thread abandoned: it runs on until the handler returns (%d abandoned "
+                "thread(s) still running; check ctx.abort_signal in long sync handlers)",
+                job.id, spec.identifier, limit, still,
+                extra={"job_id": job.id, "task": spec.identifier, "worker_id": self.worker_id},
+            )
+            raise TimeoutError(
+                _timeout_message(spec.identifier, limit or 0.0, source)
+                + "; its thread was abandoned"
+            )
+        result = fut.result()
+        if result is not None and inspect.isawaitable(result):
+            result = await result
+        return result
 
     async def _batch_failures(
         self, job: Job, result: list[Any]
@@ -963,6 +1025,8 @@ class Worker:
                         "may run again",
                         job_id, task, self.worker_id, extra=extra,
                     )
+                    if self._recovery is not None:
+                        self._recovery.check_soon()  # was this worker declared lost?
 
     # -- wake-ups ------------------------------------------------------------------------------
 
@@ -1228,6 +1292,12 @@ def _exc_info(outcome: _Outcome | None) -> Any:
         return None
     exc = outcome.exc
     return (type(exc), exc, exc.__traceback__)
+
+
+def _timeout_message(task: str, limit: float, source: str) -> str:
+    where = {"flag": f" (the job's flag timeout:{limit:g})",
+             "runner": " (the runner's job timeout)"}.get(source, "")
+    return f"task {task!r} timed out after {limit:g} s{where}"
 
 
 def _fmt_time(value: Any) -> str:
