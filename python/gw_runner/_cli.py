@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ._health import HealthServer, heartbeat_file
 from ._loader import load_task_file
 from ._settings import (
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -79,6 +80,10 @@ def _bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"expected true/false (1/0, yes/no, on/off), got {text!r}")
+
+
+def _port(text: str) -> int:
+    return _positive_int(text, low=0, high=65535)
 
 
 def _choice(choices: Sequence[str]) -> Callable[[str], str]:
@@ -172,6 +177,22 @@ _OPTIONS: tuple[_Option, ...] = (
         ("--durable-claims",), "durable_claims", "DURABLE_CLAIMS",
         "claim with synchronous_commit on (default: off for the claim connection only; a claim "
         "lost in a server crash just makes the job run again)",
+    ),
+    _Option(
+        ("--health-port",), "health_port", "HEALTH_PORT",
+        "serve GET /live and /ready (200 or 503, JSON) on this TCP port, for container "
+        "probes (default: off)",
+        _port, "PORT",
+    ),
+    _Option(
+        ("--health-host",), "health_host", "HEALTH_HOST",
+        "address the health endpoint listens on (default: 0.0.0.0)",
+        str, "HOST", "0.0.0.0",
+    ),
+    _Option(
+        ("--health-file",), "health_file", "HEALTH_FILE",
+        "touch this file every 5 s while the worker is ready; removed at exit (default: off)",
+        str, "PATH",
     ),
     _Option(
         ("--job-timeout",), "job_timeout", "JOB_TIMEOUT",
@@ -404,13 +425,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         worker = Worker(tasks, settings)
     except ConfigurationError as e:
         return _usage_error(parser, str(e))
+    health: HealthServer | None = None
+    if args.health_port is not None:
+        health = HealthServer(worker, host=args.health_host, port=args.health_port)
+        try:
+            health.start()
+        except OSError as e:
+            print(f"{PROG}: error: cannot serve the health endpoint on "
+                  f"{args.health_host}:{args.health_port}: {e}", file=sys.stderr)
+            return 1
     try:
-        code = asyncio.run(_run(worker))
+        code = asyncio.run(_run(worker, args.health_file))
     except KeyboardInterrupt:
         code = 1
     except Exception:
         log.critical("the runner failed:\n%s", traceback.format_exc().rstrip())
         code = 1
+    finally:
+        if health is not None:
+            health.stop()
     if worker.threads_busy:
         # sync handlers abandoned at shutdown still run; do not wait for their threads
         log.warning("exiting while abandoned sync handlers still run in their threads")
@@ -421,14 +454,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-async def _run(worker: Worker) -> int:
+async def _run(worker: Worker, health_file: str | None = None) -> int:
+    """Run the worker with the library API; the CLI, not the library, owns the signals:
+    the first SIGTERM/SIGINT asks for a graceful shutdown, the second for a forceful one."""
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, _on_signal, worker, sig)
+    beat = asyncio.create_task(heartbeat_file(worker, health_file)) if health_file else None
     try:
         return await worker.run()
     finally:
+        if beat is not None:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
         for sig in signals:
             loop.remove_signal_handler(sig)
 

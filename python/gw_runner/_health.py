@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -167,14 +168,17 @@ async def heartbeat_file(
     worker stops (or this task is cancelled). An ``exec`` probe checks the file's age, e.g.
     ``test $(( $(date +%s) - $(stat -c %Y FILE) )) -lt 30``."""
     file = Path(path)
+    touched = -math.inf
     try:
         while worker.state != "stopped":
-            if worker.health().ready:
+            now = time.monotonic()
+            if now - touched >= interval and worker.health().ready:
+                touched = now
                 try:
                     file.touch()
                 except OSError as e:
                     log.warning("cannot touch the health file %s: %s", file, e)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(interval, 0.5))  # the first touch soon after ready
     finally:
         try:
             file.unlink(missing_ok=True)
