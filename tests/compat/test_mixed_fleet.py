@@ -12,9 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from gw_runner import JobSpec, add_job, add_jobs
-from tests.compat.conftest import node_cmd, run_py_once, stop_node, wait_for
+from tests.compat.conftest import (
+    log_of,
+    node_cmd,
+    py_cmd,
+    run_py_once,
+    stop_node,
+    wait_for,
+)
 from tests.helpers import rows, scalar
 
 FUTURE = "2100-01-01T00:00:00.000Z"
@@ -270,3 +278,89 @@ def test_retries_alternate_between_node_and_gw_runner(
                       "locked_by": None}]
     run_py_once(node_env, "--poll-interval", "0.2")
     assert scalar(db, "select count(*) from public.executions") == 5
+
+
+# --- one queue, three processes ---------------------------------------------------------------
+
+N_JOBS = 10_000
+N_QUEUES = 20
+OVERLAPS = """
+select q, job_id, started_at, prev_job_id, prev_finished_at from (
+  select payload->>'q' as q, job_id, started_at,
+         lag(job_id) over w as prev_job_id, lag(finished_at) over w as prev_finished_at
+  from public.executions where payload->>'q' is not null
+  window w as (partition by payload->>'q' order by started_at)
+) x where prev_finished_at > started_at
+limit 5
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("node_local_queue", ["-1", "50"], ids=["node-local-queue-off",
+                                                                "node-local-queue-50"])
+def test_node_and_two_gw_runners_drain_10000_jobs_exactly_once_and_serially_per_queue(
+    executions: psycopg.Connection, node_env: dict[str, str], spawn: Any, tmp_path: Path,
+    node_local_queue: str,
+) -> None:
+    db = executions
+    env = {**node_env, "POLL_INTERVAL_MS": "500", "CONCURRENCY": "4",
+           "LOCAL_QUEUE": node_local_queue}
+    procs = {"node": spawn(node_cmd("worker"), {**env, "RUNNER_NAME": "node"}, "node")}
+    for name in ("python-1", "python-2"):
+        procs[name] = spawn(
+            py_cmd("-j", "4", "--poll-interval", "0.5"), {**env, "RUNNER_NAME": name}, name
+        )
+    wait_for(lambda: "READY" in log_of(tmp_path, "node"), 60, "the Node worker to start")
+    for name in ("python-1", "python-2"):
+        wait_for(lambda n=name: "starting" in log_of(tmp_path, n), 60, f"{name} to start")
+
+    # 20 named queues and the null queue, interleaved; 1 ms of work per job.
+    ids = [r[0] for r in db.execute(
+        """
+        select j.id from graphile_worker.add_jobs(array(
+          select row('serial', json_build_object('q', q, 'ms', 1), q, null, null, null, null,
+                     null)::graphile_worker.job_spec
+          from (select case when i %% %(k)s = %(n_q)s then null else 'q' || (i %% %(k)s) end
+                from generate_series(1, %(n)s) i) s(q))) j
+        """,
+        {"n": N_JOBS, "k": N_QUEUES + 1, "n_q": N_QUEUES},
+    ).fetchall()]
+    assert len(ids) == N_JOBS
+
+    def drained() -> bool:
+        for name, proc in procs.items():
+            assert proc.poll() is None, f"{name} exited:\n{log_of(tmp_path, name)}"
+        return scalar(db, "select count(*) from graphile_worker._private_jobs") == 0
+
+    wait_for(drained, 120, f"the fleet to run {N_JOBS} jobs")
+
+    counts = rows(
+        db,
+        "select count(*) as runs, count(distinct job_id) as jobs,"
+        " count(*) filter (where finished_at is null) as unfinished,"
+        " count(*) filter (where attempt <> 1) as retried from public.executions",
+    )[0]
+    assert counts == {"runs": N_JOBS, "jobs": N_JOBS, "unfinished": 0, "retried": 0}
+    ran = {r[0] for r in db.execute("select job_id from public.executions").fetchall()}
+    assert ran == set(ids)
+    overlaps = rows(db, OVERLAPS)
+    assert overlaps == [], "two jobs of one named queue ran at the same time"
+
+    # All three took part, in the named queues too (so the queue lock held across runtimes).
+    by_runner = {
+        r["runner"]: r for r in rows(
+            db,
+            "select runner, count(*) as jobs, count(distinct payload->>'q') as queues"
+            " from public.executions group by runner",
+        )
+    }
+    assert set(by_runner) == {"node", "python-1", "python-2"}, by_runner
+    shared = scalar(
+        db,
+        "select count(*) from (select payload->>'q' from public.executions"
+        " where payload->>'q' is not null group by 1 having count(distinct runner) = 3) s",
+    )
+    assert shared >= 1, f"no named queue was served by all three processes: {by_runner}"
+    assert scalar(
+        db, "select count(*) from graphile_worker._private_job_queues where locked_by is not null"
+    ) == 0
