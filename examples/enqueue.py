@@ -12,6 +12,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+
 from gw_runner import JobSpec, add_job, add_jobs
 
 

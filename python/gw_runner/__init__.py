@@ -40,6 +40,7 @@ from ._hooks import (
 )
 from ._job import Job
 from ._loader import load_task_file, task
+from ._payload import spec_of
 from ._settings import WorkerSettings
 from ._worker import Worker
 from .errors import (
@@ -88,5 +89,6 @@ __all__ = [
     "add_jobs_async",
     "heartbeat_file",
     "load_task_file",
+    "spec_of",
     "task",
 ]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from ._convert import build_converter
+from ._payload import class_handler, identifier_of, is_payload_class
 from .errors import TaskFileError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,6 +89,8 @@ def task(
 
 def task_options(fn: Any) -> TaskOptions | None:
     """The options recorded by ``@task``, or None for an unmarked function."""
+    if isinstance(fn, type) and _MARK not in vars(fn):
+        return None  # a subclass of a marked payload class is not marked itself
     options = getattr(fn, _MARK, None)
     return options if isinstance(options, TaskOptions) else None
 
@@ -205,6 +208,9 @@ def collect_tasks(
     else:
         items = []
         for fn in tasks:
+            if is_payload_class(fn):
+                items.append((identifier_of(fn), fn))
+                continue
             options = task_options(fn)
             if options is None:
                 raise TaskFileError(
@@ -221,6 +227,8 @@ def collect_tasks(
 
 
 def _register(specs: dict[str, TaskSpec], identifier: str, fn: Any, source: str) -> None:
+    if is_payload_class(fn):
+        fn = class_handler(fn, source)  # a payload class with a handle() method
     existing = specs.get(identifier)
     if existing is not None:
         if existing.fn is fn:
