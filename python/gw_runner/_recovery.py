@@ -70,7 +70,8 @@ class Recovery:
     ``beat_channel`` and ``control_channel`` return the channels to use (looked up at each
     call, so the worker may replace them): heartbeats and sweeps go over the first, register
     and deregister over the second. ``on_swept`` is awaited when the worker learns it was
-    swept, before it registers again.
+    swept, before it registers again; ``on_recovered(lost_worker_id, jobs, last_heartbeat_at)``
+    is called for each lost worker this worker's sweep released (the hooks' event).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class Recovery:
         beat_channel: Callable[[], _Channel],
         control_channel: Callable[[], _Channel],
         on_swept: Callable[[], Awaitable[None]],
+        on_recovered: Callable[[str, int, datetime | None], None] | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
         self.worker_id = worker_id
@@ -88,6 +90,7 @@ class Recovery:
         self._beat_channel = beat_channel
         self._control_channel = control_channel
         self._on_swept = on_swept
+        self._on_recovered = on_recovered
         self._info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -213,6 +216,7 @@ class Recovery:
         """One heartbeat (or registration, when not registered); True when it reached the
         database and this worker is registered."""
         s = self.settings
+        call_started = time.monotonic()
         try:
             if self.registered:
                 alive = await self._beat_channel().run(self._heartbeat_op)
@@ -266,6 +270,13 @@ class Recovery:
                 self._failures, gap, extra=self._extra,
             )
             self._healthy_since = now
+        elif now - call_started > s.heartbeat_interval:
+            log.warning(
+                "heartbeat restored: the database was out of reach for %.1f s (reconnected); "
+                "%.1f s without a heartbeat (lost after %g s)", now - call_started, gap,
+                s.stale_after, extra=self._extra,
+            )
+            self._healthy_since = now
         elif gap > 2 * s.heartbeat_interval + 1.0:
             log.warning(
                 "no heartbeat for %.1f s (the heartbeat interval is %g s): the process was "
@@ -313,6 +324,11 @@ class Recovery:
                 recovered or 0, worker_id, _fmt_time(last_heartbeat_at),
                 extra={**self._extra, "lost_worker_id": worker_id, "recovered": recovered},
             )
+            if self._on_recovered is not None:
+                try:
+                    self._on_recovered(worker_id, recovered or 0, last_heartbeat_at)
+                except Exception:
+                    log.exception("the jobs-recovered hook failed", extra=self._extra)
         if rows:
             self.jobs_recovered += total
             log.info(

@@ -488,6 +488,7 @@ class Worker:
             self._recovery = Recovery(
                 self.worker_id, s, beat_channel=lambda: self._claim,
                 control_channel=lambda: self._report, on_swept=self._on_swept,
+                on_recovered=self.hooks.emit_jobs_recovered,
                 info={"concurrency": s.concurrency, "tasks": self._task_names},
             )
             if not await self._recovery.register():
