@@ -11,6 +11,7 @@
 //   record      insert a row and return
 //   serial      insert a row, wait payload.ms milliseconds, update finished_at
 //   fail        insert a row and throw "node failed <attempt>"
+import { EventEmitter } from "node:events";
 import { pathToFileURL } from "node:url";
 
 const gw = await import(pathToFileURL(`${process.env.GW_NODE_MODULES}/graphile-worker/dist/index.js`).href);
@@ -60,7 +61,14 @@ const taskList = {
 };
 
 if (mode === "worker") {
+  // Cron activity, one line per event, for the tests to read in the log.
+  const events = new EventEmitter();
+  events.on("cron:backfill", ({ timestamp }) => console.log(`CRON backfill ${timestamp}`));
+  events.on("cron:scheduled", ({ timestamp }) =>
+    console.log(`CRON scheduled ${new Date(timestamp).toISOString()}`),
+  );
   const runner = await gw.run({
+    events,
     connectionString,
     concurrency: Number(process.env.CONCURRENCY ?? "4"),
     pollInterval: Number(process.env.POLL_INTERVAL_MS ?? "200"),
