@@ -10,6 +10,8 @@
 // before the task ran (prev_error); env RUNNER_NAME names the worker (default "node"):
 //   record      insert a row and return
 //   serial      insert a row, wait payload.ms milliseconds, update finished_at
+//   gate        insert a row, wait until the test releases advisory lock payload.lock, update
+//               finished_at
 //   fail        insert a row and throw "node failed <attempt>"
 import { EventEmitter } from "node:events";
 import { pathToFileURL } from "node:url";
@@ -46,6 +48,20 @@ const taskList = {
   serial: async (payload, helpers) => {
     await record(helpers, payload);
     await new Promise((resolve) => setTimeout(resolve, payload?.ms ?? 5));
+    await helpers.withPgClient((client) =>
+      client.query(
+        `update public.executions set finished_at = clock_timestamp()
+         where job_id = $1 and runner = $2 and finished_at is null`,
+        [helpers.job.id, runnerName],
+      ),
+    );
+  },
+  gate: async (payload, helpers) => {
+    await record(helpers, payload);
+    await helpers.withPgClient(async (client) => {
+      await client.query("select pg_advisory_lock($1)", [payload.lock]);
+      await client.query("select pg_advisory_unlock($1)", [payload.lock]);
+    });
     await helpers.withPgClient((client) =>
       client.query(
         `update public.executions set finished_at = clock_timestamp()

@@ -8,6 +8,8 @@ fields as this runner saw them (`info`) and the job's `last_error` read through 
 the handler ran (`prev_error`):
   record      insert a row and return
   serial      insert a row, wait payload.ms milliseconds, set finished_at
+  gate        insert a row, wait until the test releases advisory lock payload.lock, set
+              finished_at
   fail        insert a row and raise RuntimeError("python failed <attempt>")
 """
 
@@ -85,6 +87,19 @@ async def serial(payload: Any, ctx: JobContext) -> None:
     ms = (payload or {}).get("ms")
     await asyncio.sleep((5 if ms is None else ms) / 1000)
     async with (await pool()).connection() as conn:
+        await conn.execute(
+            "update public.executions set finished_at = clock_timestamp()"
+            " where job_id = %s and runner = %s and finished_at is null",
+            (ctx.job.id, RUNNER),
+        )
+
+
+@task
+async def gate(payload: Any, ctx: JobContext) -> None:
+    await record(payload, ctx)
+    async with (await pool()).connection() as conn:
+        await conn.execute("select pg_advisory_lock(%s)", (payload["lock"],))
+        await conn.execute("select pg_advisory_unlock(%s)", (payload["lock"],))
         await conn.execute(
             "update public.executions set finished_at = clock_timestamp()"
             " where job_id = %s and runner = %s and finished_at is null",

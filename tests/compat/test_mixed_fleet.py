@@ -364,3 +364,59 @@ def test_node_and_two_gw_runners_drain_10000_jobs_exactly_once_and_serially_per_
     assert scalar(
         db, "select count(*) from graphile_worker._private_job_queues where locked_by is not null"
     ) == 0
+
+
+# --- recovery: Node's locks are left to the 4-hour rule ---------------------------------------
+
+
+def test_gw_runner_recovery_leaves_a_node_workers_running_job_alone(
+    executions: psycopg.Connection, node_env: dict[str, str], spawn: Any, tmp_path: Path,
+    connect: Any,
+) -> None:
+    """Node workers never register for heartbeats: a gw_runner starting beside them (it runs
+    reset_locked at start) and the heartbeat sweep, even a day ahead, leave a Node worker's
+    running job and queue locked; the job runs once, by Node."""
+    db = executions
+    gate = connect()
+    gate.execute("select pg_advisory_lock(4242)")  # Node's job runs until it is released
+    slow = scalar(
+        db, "select id from graphile_worker.add_job('gate', '{\"lock\": 4242}', queue_name => 'nq')"
+    )
+    node = spawn(node_cmd("worker"), {**node_env, "CONCURRENCY": "1"}, "node")
+    node_id = wait_for(
+        lambda: scalar(db, "select locked_by from graphile_worker._private_jobs where id = %s",
+                       (slow,)),
+        60, "Node to claim the slow job",
+    )
+    assert node_id.startswith("pool-"), "Node locks with its pool id"
+    spawn(py_cmd("-j", "2", "--poll-interval", "0.5"), node_env, "python")
+    wait_for(lambda: "registered for crash recovery" in log_of(tmp_path, "python"), 60,
+             "gw_runner to start")
+    db.execute("select graphile_worker.add_job('record', '{\"n\": 1}', queue_name => 'nq')")
+    db.execute("select graphile_worker.add_job('record', '{\"n\": 2}')")
+    wait_for(lambda: scalar(db, "select count(*) from public.executions where runner = 'python'")
+             == 1, 30, "gw_runner to run the unqueued job")
+
+    swept = rows(db, "select worker_id, jobs_recovered from"
+                     " graphile_worker.recover_stale_workers(now => now() + interval '1 day')")
+    assert all(r["worker_id"].startswith("gw-") for r in swept), swept
+    locks = rows(
+        db,
+        "select (select locked_by from graphile_worker._private_jobs where id = %s) as job,"
+        " (select locked_by from graphile_worker._private_job_queues where queue_name = 'nq')"
+        " as queue",
+        (slow,),
+    )[0]
+    assert locks == {"job": node_id, "queue": node_id}
+    gate.execute("select pg_advisory_unlock(4242)")
+
+    wait_for(lambda: scalar(db, "select count(*) from graphile_worker._private_jobs") == 0, 60,
+             "both jobs of queue nq to run")
+    runs = rows(db, "select job_id, runner, (payload->>'n')::int as n, started_at, finished_at"
+                    " from public.executions order by started_at")
+    assert [(r["runner"], r["n"]) for r in runs] == [("node", None), ("python", 2),
+                                                     (runs[2]["runner"], 1)]
+    assert runs[0]["job_id"] == slow and runs[0]["finished_at"] <= runs[2]["started_at"], (
+        "the queued job waited for Node's job of the same queue"
+    )
+    assert node.poll() is None
