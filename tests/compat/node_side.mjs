@@ -8,7 +8,7 @@
 // Worker tasks record every execution in table public.executions (created by the test), with
 // the job fields as this worker saw them (info) and the job's last_error read through SQL
 // before the task ran (prev_error); env RUNNER_NAME names the worker (default "node"):
-//   record      insert a row and return
+//   record      insert a row and return (record_node: the same, a task only Node knows)
 //   serial      insert a row, wait payload.ms milliseconds, update finished_at
 //   gate        insert a row, wait until the test releases advisory lock payload.lock, update
 //               finished_at
@@ -43,6 +43,9 @@ async function record(helpers, payload) {
 
 const taskList = {
   record: async (payload, helpers) => {
+    await record(helpers, payload);
+  },
+  record_node: async (payload, helpers) => {
     await record(helpers, payload);
   },
   serial: async (payload, helpers) => {

@@ -6,7 +6,7 @@
 Every execution is recorded in table public.executions (created by the test), with the job
 fields as this runner saw them (`info`) and the job's `last_error` read through SQL before
 the handler ran (`prev_error`):
-  record      insert a row and return
+  record      insert a row and return (record_py: the same, a task only gw_runner knows)
   serial      insert a row, wait payload.ms milliseconds, set finished_at
   gate        insert a row, wait until the test releases advisory lock payload.lock, set
               finished_at
@@ -78,6 +78,12 @@ async def record(payload: Any, ctx: JobContext) -> None:
 
 @task("record")
 async def record_task(payload: Any, ctx: JobContext) -> None:
+    await record(payload, ctx)
+
+
+@task("record_py")
+async def record_py(payload: Any, ctx: JobContext) -> None:
+    """A task only this side knows (Node knows record_node)."""
     await record(payload, ctx)
 
 

@@ -420,3 +420,35 @@ def test_gw_runner_recovery_leaves_a_node_workers_running_job_alone(
         "the queued job waited for Node's job of the same queue"
     )
     assert node.poll() is None
+
+
+# --- NOTIFY -----------------------------------------------------------------------------------
+
+
+def test_a_job_added_by_either_side_wakes_the_other_at_once(
+    executions: psycopg.Connection, node_env: dict[str, str], spawn: Any, tmp_path: Path
+) -> None:
+    """Both poll only once a minute here: the `jobs:insert` NOTIFY of the other side's enqueue
+    is what makes them run a new job within seconds."""
+    db = executions
+    spawn(node_cmd("worker"), {**node_env, "POLL_INTERVAL_MS": "60000"}, "node")
+    spawn(py_cmd("--poll-interval", "60"), node_env, "python")
+    wait_for(
+        lambda: "READY" in log_of(tmp_path, "node") and scalar(
+            db,
+            "select count(*) from pg_stat_activity where datname = current_database()"
+            " and query ilike 'LISTEN%%jobs:insert%%'",
+        ) >= 2,
+        60, "both workers to LISTEN",
+    )
+    # Node's WorkerUtils enqueues a task only gw_runner knows ...
+    py_job = int(_node_add_jobs(node_env, [{"identifier": "record_py", "payload": {}}])[0]["id"])
+    wait_for(lambda: scalar(db, "select count(*) from public.executions where job_id = %s",
+                            (py_job,)), 20, "gw_runner to run the job Node added")
+    # ... and the Python API one only Node knows.
+    node_job = add_job(db, "record_node", {}).id
+    wait_for(lambda: scalar(db, "select count(*) from public.executions where job_id = %s",
+                            (node_job,)), 20, "Node to run the job the Python API added")
+    assert rows(db, "select job_id, runner from public.executions order by started_at") == [
+        {"job_id": py_job, "runner": "python"}, {"job_id": node_job, "runner": "node"},
+    ]
