@@ -72,15 +72,23 @@ class _Thread(threading.Thread):
             if item is None:
                 return
             fut, fn, args = item
+            error: BaseException | None = None
+            result: Any = None
             if fut.set_running_or_notify_cancel():
                 try:
                     result = fn(*args)
                 except BaseException as e:
-                    fut.set_exception(e)
+                    error = e
+            # back to the idle list *before* the caller learns the outcome, so that the
+            # slot's next call finds this thread idle instead of starting another one
+            keep = self.pool._release(self)
+            if not fut.done():
+                if error is not None:
+                    fut.set_exception(error)
                 else:
                     fut.set_result(result)
-                del fut, fn, args, item  # do not keep the job's objects alive while idle
-            if not self.pool._release(self):
+            del fut, fn, args, item, result, error  # keep nothing of the job alive while idle
+            if not keep:
                 return
 
 
