@@ -200,8 +200,8 @@ def enqueue_spread(dsn: str, total: int, queues: int, task: str = "work",
             end = min(total, start + 4999)
             conn.execute(
                 "select count(*) from graphile_worker.add_jobs(array(select row(%s, %s::json,"
-                " case when i %% 2 = 0 then 'q' || (i / 2) %% %s end, null, null, null, null,"
-                " null)::graphile_worker.job_spec from generate_series(%s, %s) i))",
+                " case when i %% 2 = 0 then 'q' || (i / 2) %% %s::int end, null, null, null, null,"
+                " null)::graphile_worker.job_spec from generate_series(%s::int, %s::int) i))",
                 (task, payload, queues, start, end),
             )
 

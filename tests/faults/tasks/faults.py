@@ -67,9 +67,11 @@ def record_sync(ctx: JobContext, started: float, note: str | None = None) -> Non
 
 @task
 async def work(payload: Any, ctx: JobContext) -> None:
-    """A short job: sleeps `sleep` seconds (default 1 ms), then records the call."""
+    """A short job: sleeps `sleep` seconds (default 20 ms in a named queue, so that two jobs
+    of one queue running at once would overlap clearly; 1 ms otherwise), then records."""
     started = time.time()
-    await asyncio.sleep(payload.get("sleep", 0.001) if payload else 0.001)
+    default = 0.02 if ctx.job.queue_name else 0.001
+    await asyncio.sleep(payload.get("sleep", default) if payload else default)
     await record(ctx, started)
 
 
