@@ -115,3 +115,11 @@ def hang_sync(payload: Any, ctx: JobContext) -> None:
 @task
 def quick_sync(payload: Any, ctx: JobContext) -> None:
     record_sync(ctx, time.time(), note=threading.current_thread().name)
+
+
+@task
+async def cron_work(payload: Any, ctx: JobContext) -> None:
+    """Records the minute a cron run was scheduled for (`_cron.ts`) and whether it was a
+    backfill."""
+    cron = payload["_cron"]
+    await record(ctx, time.time(), note=f"{cron['ts']} backfilled={cron['backfilled']}")
