@@ -77,7 +77,8 @@ begin
       coalesce(s.max_attempts, 25::smallint),
       null,
       coalesce(s.priority, 0::smallint),
-      (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f)
+      case when s.flags is not null then
+        (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
     from pg_catalog.unnest(specs) with ordinality
       as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
     join graphile_worker._private_tasks as t on t.identifier = s.identifier
@@ -114,7 +115,8 @@ begin
         coalesce(s.max_attempts, 25::smallint),
         s.job_key,
         coalesce(s.priority, 0::smallint),
-        (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f)
+        case when s.flags is not null then
+        (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
       from pg_catalog.unnest(v_pending) with ordinality
         as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
       join graphile_worker._private_tasks as t on t.identifier = s.identifier

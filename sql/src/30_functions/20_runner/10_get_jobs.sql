@@ -27,6 +27,7 @@ returns table (
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 declare
@@ -37,6 +38,12 @@ declare
   -- Phase 1 collects some spare candidates, so that jobs another worker locks between the
   -- two phases rarely leave this batch short.
   v_want integer;
+  v_task_id integer;
+  v_priority smallint;
+  v_worst_priority smallint := -32768;
+  v_ids bigint[] := '{}';
+  v_priorities smallint[] := '{}';
+  v_run_ats timestamptz[] := '{}';
 begin
   perform graphile_worker._private_check_worker_id(get_jobs.worker_id);
   if batch_size is null or batch_size < 1 or batch_size > 10000 then
@@ -59,58 +66,76 @@ begin
   end if;
 
   -- Phase 1 (reads only): the best candidates by priority then run_at, found without walking
-  -- past jobs that cannot run now. Jobs without a queue: for each task, a skip scan over its
-  -- priorities, then a run_at range per priority. Named queues: one probe per queue that has
-  -- available jobs (a skip scan over queue ids), taking the queue's first runnable job of
-  -- these tasks; a locked queue costs one probe however many jobs wait in it.
-  with recursive no_queue_priorities as (
-    select t.task_id, (
-      select j.priority from graphile_worker._private_jobs as j
-      where j.task_id = t.task_id and j.is_available = true and j.job_queue_id is null
-      order by j.priority limit 1
-    ) as priority
-    from pg_catalog.unnest(v_task_ids) as t(task_id)
-    union all
-    select p.task_id, (
-      select j.priority from graphile_worker._private_jobs as j
-      where j.task_id = p.task_id and j.is_available = true and j.job_queue_id is null
-        and j.priority > p.priority
-      order by j.priority limit 1
+  -- past jobs that cannot run now. Each statement is small, so its cached plan is cheap and
+  -- stays good for any arguments (the function forces generic plans: re-planning one large
+  -- statement on every call cost more than running it).
+  --
+  -- Jobs without a queue: per task, a skip scan over its priorities (lowest first) and a run_at
+  -- range per priority. Once v_want candidates are in hand, higher priorities cannot beat them.
+  foreach v_task_id in array v_task_ids loop
+    select j.priority into v_priority
+    from graphile_worker._private_jobs as j
+    where j.task_id = v_task_id and j.is_available = true and j.job_queue_id is null
+    order by j.priority
+    limit 1;
+    while found loop
+      exit when cardinality(v_ids) >= v_want and v_priority > v_worst_priority;
+
+      select
+        v_ids || coalesce(array_agg(c.id), '{}'),
+        v_priorities || coalesce(array_agg(c.priority), '{}'),
+        v_run_ats || coalesce(array_agg(c.run_at), '{}')
+      into v_ids, v_priorities, v_run_ats
+      from (
+        select j.id, j.priority, j.run_at
+        from graphile_worker._private_jobs as j
+        where j.task_id = v_task_id and j.priority = v_priority
+          and j.is_available = true and j.job_queue_id is null and j.run_at <= v_now
+          and (v_flags is null or (j.flags ?| v_flags) is not true)
+        order by j.run_at
+        limit v_want
+      ) as c;
+      if cardinality(v_ids) > 0 then
+        v_worst_priority := greatest(v_worst_priority, v_priority);
+      end if;
+
+      select j.priority into v_priority
+      from graphile_worker._private_jobs as j
+      where j.task_id = v_task_id and j.is_available = true and j.job_queue_id is null
+        and j.priority > v_priority
+      order by j.priority
+      limit 1;
+    end loop;
+  end loop;
+
+  -- Named queues: one probe per queue that has available jobs (a skip scan over queue ids),
+  -- taking the queue's first runnable job of these tasks (first in, first out); a locked
+  -- queue costs one probe however many jobs wait in it.
+  select
+    v_ids || coalesce(array_agg(h.id), '{}'),
+    v_priorities || coalesce(array_agg(h.priority), '{}'),
+    v_run_ats || coalesce(array_agg(h.run_at), '{}')
+  into v_ids, v_priorities, v_run_ats
+  from (
+    with recursive queue_ids as (
+      (
+        select j.job_queue_id from graphile_worker._private_jobs as j
+        where j.is_available = true and j.job_queue_id is not null
+        order by j.job_queue_id limit 1
+      )
+      union all
+      select (
+        select j.job_queue_id from graphile_worker._private_jobs as j
+        where j.is_available = true and j.job_queue_id > q.job_queue_id
+        order by j.job_queue_id limit 1
+      )
+      from queue_ids as q
+      where q.job_queue_id is not null
     )
-    from no_queue_priorities as p
-    where p.priority is not null
-  ),
-  queue_ids as (
-    (
-      select j.job_queue_id from graphile_worker._private_jobs as j
-      where j.is_available = true and j.job_queue_id is not null
-      order by j.job_queue_id limit 1
-    )
-    union all
-    select (
-      select j.job_queue_id from graphile_worker._private_jobs as j
-      where j.is_available = true and j.job_queue_id > q.job_queue_id
-      order by j.job_queue_id limit 1
-    )
-    from queue_ids as q
-    where q.job_queue_id is not null
-  ),
-  candidates as (
-    select c.id, c.priority, c.run_at
-    from no_queue_priorities as p
-    cross join lateral (
-      select j.id, j.priority, j.run_at from graphile_worker._private_jobs as j
-      where j.task_id = p.task_id and j.priority = p.priority
-        and j.is_available = true and j.job_queue_id is null and j.run_at <= v_now
-        and (v_flags is null or (j.flags ?| v_flags) is not true)
-      order by j.run_at
-      limit v_want
-    ) as c
-    where p.priority is not null
-    union all
-    select h.id, h.priority, h.run_at
+    select hd.id, hd.priority, hd.run_at
     from queue_ids as qi
-    join graphile_worker._private_job_queues as q on q.id = qi.job_queue_id and q.is_available = true
+    join graphile_worker._private_job_queues as q
+      on q.id = qi.job_queue_id and q.is_available = true
     cross join lateral (
       select j.id, j.priority, j.run_at from graphile_worker._private_jobs as j
       where j.job_queue_id = qi.job_queue_id and j.is_available = true
@@ -118,11 +143,22 @@ begin
         and (v_flags is null or (j.flags ?| v_flags) is not true)
       order by j.priority, j.run_at, j.id
       limit 1
-    ) as h
-    where qi.job_queue_id is not null
-  )
-  select array_agg(c.id) into v_candidates
-  from (select c.id from candidates as c order by c.priority, c.run_at limit v_want) as c;
+    ) as hd
+  ) as h;
+
+  if cardinality(v_ids) = 0 then
+    return;
+  end if;
+
+  select array_agg(c.id order by c.priority, c.run_at) into v_candidates
+  from (
+    select u.id, u.priority, u.run_at
+    from rows from (
+      pg_catalog.unnest(v_ids), pg_catalog.unnest(v_priorities), pg_catalog.unnest(v_run_ats)
+    ) as u(id, priority, run_at)
+    order by u.priority, u.run_at
+    limit v_want
+  ) as c;
 
   if v_candidates is null then
     return;
