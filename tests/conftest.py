@@ -9,8 +9,8 @@ creates a template database with `CREATE EXTENSION graphile_worker` once per ses
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg

@@ -38,7 +38,7 @@ def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple[Any, ...]]]:
     ).fetchall()
     for (name,) in tables:
         out[name] = conn.execute(
-            f'select * from graphile_worker."{name}" order by 1'  # noqa: S608 - catalog names
+            f'select * from graphile_worker."{name}" order by 1'
         ).fetchall()
     seqs = conn.execute(
         "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from gw_runner import Job, JobSpec, add_job, add_job_async, add_jobs, add_jobs_async, errors
 from helpers import one, rows, scalar
 from psycopg.rows import dict_row
+
+from gw_runner import Job, JobSpec, add_job, add_job_async, add_jobs, add_jobs_async, errors
 
 WEIRD = 'quote " backslash \\ comma , braces {} parens () nul-free ünïcødé 💡 \' apostrophe'
 

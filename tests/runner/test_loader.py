@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
 import pytest
+
 from gw_runner import TaskFileError, task
 from gw_runner._convert import PayloadError, build_converter
 from gw_runner._loader import collect_tasks, load_task_file

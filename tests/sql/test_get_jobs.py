@@ -228,7 +228,7 @@ def test_get_jobs_different_queues_run_in_parallel(db: psycopg.Connection) -> No
         assert lockers[c[0]["queue_name"]] == f"pool-{n}"
 
 
-def test_get_jobs_runs_a_named_queue_first_in_first_out_for_one_add_jobs_call(db) -> None:  # noqa: ANN001
+def test_get_jobs_runs_a_named_queue_first_in_first_out_for_one_add_jobs_call(db) -> None:
     db.execute(
         "select graphile_worker.add_jobs(array(select row('t', json_build_object('i', i), 'serial', "
         "'2020-01-01', null, null, null, null)::graphile_worker.job_spec from generate_series(1, 6) as i))"

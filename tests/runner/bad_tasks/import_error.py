@@ -1,4 +1,5 @@
 import no_such_module_for_gw_tests  # noqa: F401
+
 from gw_runner import task
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+
 from gw_runner import JobContext, PermanentFailure, RetryLater, task
 
 DSN = os.environ["GW_TEST_DSN"]
