@@ -51,3 +51,9 @@ create index jobs_gw_claim_no_queue_index on graphile_worker._private_jobs
 create index jobs_gw_claim_queue_index on graphile_worker._private_jobs
   using btree (job_queue_id, priority, run_at, id) include (task_id)
   where (is_available = true and job_queue_id is not null);
+
+-- Locked jobs only (a small set: what runners hold right now), so the stale-lock sweep
+-- (reset_locked), the stale-worker sweep and force_unlock_workers never scan the whole table.
+create index jobs_gw_locked_index on graphile_worker._private_jobs
+  using btree (locked_by, locked_at)
+  where (locked_at is not null);

@@ -46,7 +46,8 @@ begin
         v_worker.worker_id,
         to_char(v_worker.last_heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
         to_char(v_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
-    where jobs.locked_by = v_worker.worker_id;
+    where jobs.locked_by = v_worker.worker_id
+      and jobs.locked_at is not null;  -- lets the planner use jobs_gw_locked_index
     get diagnostics v_count = row_count;
 
     update graphile_worker._private_job_queues as q

@@ -19,7 +19,7 @@ as $$
   with locks as (
     select j.locked_by, count(*) as n, min(j.locked_at) as oldest
     from graphile_worker._private_jobs as j
-    where j.locked_by is not null
+    where j.locked_by is not null and j.locked_at is not null
     group by j.locked_by
   )
   select
