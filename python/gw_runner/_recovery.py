@@ -104,6 +104,8 @@ class Recovery:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_ok = 0.0  # monotonic time of the last heartbeat the database accepted
+        self._last_ok_sent = 0.0  # ...and when it was sent
+        self._confirmation: asyncio.Future[bool] | None = None
         self._healthy_since: float | None = None
         self._failures = 0
         self._next_beat = 0.0
@@ -117,12 +119,34 @@ class Recovery:
     def sweep_grace(self) -> float:
         return min(self.settings.stale_after, SWEEP_GRACE_CAP)
 
+    def holds_jobs(self) -> bool:
+        """True when no sweep can have declared this worker lost yet: the last heartbeat the
+        database accepted was sent less than (80 % of) the stale threshold ago. False after a
+        pause (SIGSTOP, a frozen VM) or an outage that long: :meth:`confirm` first."""
+        if not self.registered:
+            return False
+        return time.monotonic() - self._last_ok_sent < 0.8 * self.settings.stale_after
+
+    async def confirm(self) -> bool:
+        """Send a heartbeat now and wait for its answer: True when this worker is still
+        registered (nothing of its was released), False when it had been declared lost (its
+        unstarted jobs were given back, it registered again)."""
+        if self._confirmation is None or self._confirmation.done():
+            self._confirmation = asyncio.get_running_loop().create_future()
+        self._wake.set()
+        return await asyncio.shield(self._confirmation)
+
+    def _confirm(self, value: bool) -> None:
+        if self._confirmation is not None and not self._confirmation.done():
+            self._confirmation.set_result(value)
+
     # -- registration ----------------------------------------------------------------------
 
     async def register(self) -> bool:
         """Register at start. Returns False (and switches recovery off, with a warning) when
         the installed SQL has no recovery functions or this role may not call them; other
         errors are raised."""
+        started = time.monotonic()
         try:
             await self._control_channel().run(self._register_op)
         except DatabaseError as e:
@@ -142,6 +166,7 @@ class Recovery:
         now = time.monotonic()
         self.registered = True
         self._last_ok = now
+        self._last_ok_sent = started
         self._healthy_since = now
         log.info(
             "registered for crash recovery: heartbeat every %g s, lost after %g s without one, "
@@ -252,6 +277,7 @@ class Recovery:
                 self.worker_id, s.stale_after, gap, extra=self._extra,
             )
             await self._on_swept()
+            self._confirm(False)  # a slot waiting to start a job it claimed: not its any more
             try:
                 await self._control_channel().run(self._register_op)
             except asyncio.CancelledError:
@@ -264,6 +290,10 @@ class Recovery:
             self.registered = True
             log.warning("registered again as %s", self.worker_id, extra=self._extra)
             self._healthy_since = now
+            self._last_ok = now
+            self._last_ok_sent = call_started
+            self._failures = 0
+            return True
         elif self._failures:
             log.warning(
                 "heartbeat restored after %d failed attempt(s); %.1f s without one",
@@ -289,7 +319,9 @@ class Recovery:
             self._healthy_since = now
         self._failures = 0
         self._last_ok = now
+        self._last_ok_sent = call_started
         self.heartbeats += 1
+        self._confirm(True)
         return True
 
     async def _heartbeat_op(self, conn: psycopg.AsyncConnection[Any]) -> bool:

@@ -695,6 +695,18 @@ class Worker:
                     return
                 self._handoffs -= 1
                 job = got
+            if self._recovery is not None and not self._recovery.holds_jobs():
+                # so long since the last heartbeat that a sweep may have released this job
+                # (the process was paused?): start it only once a heartbeat says we still
+                # hold our jobs; otherwise give it back (untouched if someone else holds it)
+                self._handoffs += 1  # not idle meanwhile
+                try:
+                    still_ours = await self._recovery.confirm()
+                finally:
+                    self._handoffs -= 1
+                if not still_ours:
+                    await self._return_jobs([job.id], reason="this worker was declared lost")
+                    continue
             await self._run_job(job)
 
     async def _run_job(self, job: Job) -> None:
