@@ -127,7 +127,9 @@ class CronScheduler:
             return
         since: datetime | None = None
         failures = 0
+        loop = asyncio.get_running_loop()
         while True:
+            called = loop.time()
             try:
                 count, db_now, idents, times, backfilled = await self._channel().run(
                     self._schedule_op(since)
@@ -158,9 +160,11 @@ class CronScheduler:
                         "cron: scheduled %s for %s%s", ident, _fmt_minute(at),
                         " (backfilled)" if late else "", extra=self._extra,
                     )
-            # just after the next minute boundary of the database's clock
+            # just after the next minute boundary of the database's clock (db_now is when
+            # the call started; the call itself took `loop.time() - called`)
             into_minute = db_now.second + db_now.microsecond / 1_000_000
-            await asyncio.sleep(60.0 - into_minute + random.uniform(0.02, 0.25))
+            wait = 60.0 - into_minute - (loop.time() - called)
+            await asyncio.sleep(max(0.0, wait) + random.uniform(0.02, 0.25))
 
     def _schedule_op(
         self, since: datetime | None
