@@ -21,8 +21,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from ._api import WorkerOptions
 from ._context import AbortSignal, JobContext
 from ._enqueue import JobSpec, add_job, add_job_async, add_jobs, add_jobs_async
@@ -52,10 +50,9 @@ from .errors import (
     TaskFileError,
 )
 
-try:
-    __version__ = version("gw_runner")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.1.0"
+# A constant, not importlib.metadata: that import alone took a fifth of the runner's start-up.
+# tests/runner/test_version.py checks it against the installed package's metadata.
+__version__ = "0.1.0"
 
 __all__ = [
     "AbortSignal",
