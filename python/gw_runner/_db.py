@@ -209,25 +209,13 @@ class Channel:
                 if is_connection_error(e, conn):
                     self._failures += 1
                     await self.close()
-                    delay = backoff_delay(self._failures, cap=self.max_delay)
-                    if (deadline is not None and time.monotonic() + delay > deadline) or (
-                        self._stopped()
-                    ):
-                        raise DatabaseError(
-                            f"connection {self.name} lost: {_first_line(e)}"
-                        ) from e
-                    log.warning(
-                        "connection %s lost (%s); reconnecting in %.1f s (attempt %d)",
-                        self.name, _first_line(e), delay, self._failures,
-                        extra={"worker_id": self._worker_id},
+                    await wait_after_lost_connection(
+                        e, name=self.name, failures=self._failures, max_delay=self.max_delay,
+                        deadline=deadline, stopped=self._stopped, sleep=self._sleep,
+                        worker_id=self._worker_id, next_step="reconnecting",
                     )
-                    await self._sleep(delay)
                     continue
-                if is_transient_error(e) and transient < 10:
-                    transient += 1
-                    await asyncio.sleep(0.01 * transient * (1 + random.random()))
-                    continue
-                raise error_from_psycopg(e) from e
+                transient = await wait_before_transient_retry(e, transient)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -236,6 +224,42 @@ class Channel:
                 await conn.close()
             except Exception:
                 pass
+
+
+async def wait_after_lost_connection(
+    error: psycopg.Error,
+    *,
+    name: str,
+    failures: int,
+    max_delay: float,
+    deadline: float | None,
+    stopped: Callable[[], bool],
+    sleep: Callable[[float], Awaitable[None]],
+    worker_id: str | None,
+    next_step: str,
+) -> None:
+    """After a lost connection: wait the capped, jittered backoff of this failure, saying so in
+    the log, or raise DatabaseError when the deadline would pass or the worker is stopping.
+    Shared by the worker's own channels and the channels on a caller's pool."""
+    delay = backoff_delay(failures, cap=max_delay)
+    if (deadline is not None and time.monotonic() + delay > deadline) or stopped():
+        raise DatabaseError(f"connection {name} lost: {_first_line(error)}") from error
+    log.warning(
+        "connection %s lost (%s); %s in %.1f s (attempt %d)",
+        name, _first_line(error), next_step, delay, failures,
+        extra={"worker_id": worker_id},
+    )
+    await sleep(delay)
+
+
+async def wait_before_transient_retry(error: psycopg.Error, attempts: int) -> int:
+    """A serialization failure or deadlock is retried at once, a few times with a short
+    jittered pause; returns the new attempt count, or raises the mapped error."""
+    if is_transient_error(error) and attempts < 10:
+        attempts += 1
+        await asyncio.sleep(0.01 * attempts * (1 + random.random()))
+        return attempts
+    raise error_from_psycopg(error) from error
 
 
 def _first_line(exc: BaseException) -> str:

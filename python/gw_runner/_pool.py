@@ -16,14 +16,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from ._db import backoff_delay, is_connection_error, is_transient_error
+from ._db import is_connection_error, wait_after_lost_connection, wait_before_transient_retry
 from .errors import DatabaseError, error_from_psycopg
 
 log = logging.getLogger("gw_runner.db")
@@ -149,25 +147,14 @@ class PoolChannel:
                     if is_connection_error(e, conn):
                         self.connected = False
                         self._failures += 1
-                        delay = backoff_delay(self._failures, cap=self.max_delay)
-                        if (deadline is not None and time.monotonic() + delay > deadline) or (
-                            self._stopped()
-                        ):
-                            raise DatabaseError(
-                                f"connection {self.name} (pool) lost: {_first_line(e)}"
-                            ) from e
-                        log.warning(
-                            "connection %s (pool) lost (%s); retrying in %.1f s (attempt %d)",
-                            self.name, _first_line(e), delay, self._failures,
-                            extra={"worker_id": self._worker_id},
+                        await wait_after_lost_connection(
+                            e, name=f"{self.name} (pool)", failures=self._failures,
+                            max_delay=self.max_delay, deadline=deadline, stopped=self._stopped,
+                            sleep=self._sleep, worker_id=self._worker_id, next_step="retrying",
                         )
-                        await self._sleep(delay)
                         continue
-                    if is_transient_error(e) and transient < 10:
-                        transient += 1
-                        await asyncio.sleep(0.01 * transient * (1 + random.random()))
-                        continue
-                    raise error_from_psycopg(e) from e
+                    transient = await wait_before_transient_retry(e, transient)
+                    continue
                 if self._failures:
                     log.warning(
                         "connection %s (pool): working again after %d failed attempt(s)",
