@@ -203,3 +203,43 @@ def test_grant_role_rejects_unknown_roles_and_levels(db, args, sqlstate) -> None
     with pytest.raises(psycopg.Error) as exc:
         db.execute("select graphile_worker.grant_role(%s, %s)", args)
     assert exc.value.sqlstate == sqlstate
+
+
+def test_the_real_runner_runs_end_to_end_as_a_runner_role(make_role, db) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    runner = make_role("runner")
+    info = runner.info
+    db.execute(
+        "select graphile_worker.add_jobs(array(select row('ok', '{}', case when i % 3 = 0 then 'q' end,"
+        " null, null, null, null, null)::graphile_worker.job_spec from generate_series(1, 30) i))"
+    )
+    db.execute("select graphile_worker.add_job('boom', max_attempts => 2)")
+    dsn = f"host={info.host} port={info.port} dbname={info.dbname} user={info.user}"
+    tasks = Path(__file__).with_name("tasks") / "plain.py"
+    out = subprocess.run(
+        [sys.executable, "-m", "gw_runner", str(tasks), "-c", dsn, "-j", "4", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "permission denied" not in out.stderr
+    left = db.execute(
+        "select task_identifier, attempts, last_error from graphile_worker.jobs"
+    ).fetchall()
+    assert left == [("boom", 1, "RuntimeError: boom as the runner role")] or (
+        len(left) == 1
+        and left[0][0] == "boom"
+        and left[0][1] == 1
+        and "boom as the runner role" in left[0][2]
+    )
+    assert db.execute("select count(*) from graphile_worker._private_workers").fetchone() == (0,)
+    owner = db.execute(
+        "select count(*) from pg_class where relnamespace = 'graphile_worker'::regnamespace"
+        " and relowner = (select oid from pg_roles where rolname = %s)",
+        (info.user,),
+    ).fetchone()
+    assert owner == (0,), "the runner role owns nothing"
