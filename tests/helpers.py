@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -37,9 +39,7 @@ def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple[Any, ...]]]:
         "where n.nspname = 'graphile_worker' and c.relkind = 'r' order by 1"
     ).fetchall()
     for (name,) in tables:
-        out[name] = conn.execute(
-            f'select * from graphile_worker."{name}" order by 1'
-        ).fetchall()
+        out[name] = conn.execute(f'select * from graphile_worker."{name}" order by 1').fetchall()
     seqs = conn.execute(
         "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
         "where n.nspname = 'graphile_worker' and c.relkind = 'S' order by 1"
@@ -49,3 +49,18 @@ def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple[Any, ...]]]:
             f'select last_value, is_called from graphile_worker."{name}"'
         ).fetchall()
     return out
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1
+) -> Any:
+    """Poll `predicate` until it returns a truthy value (returned); fail after `timeout` s.
+    Deadlines only separate outcomes: give them a wide margin."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

@@ -7,13 +7,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
+from helpers import wait_until as wait_for  # noqa: F401 - used by the compat tests
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / ".cache" / "node" / "node_modules"
@@ -33,8 +32,12 @@ def node_env(postgresql: psycopg.Connection) -> dict[str, str]:
     info = postgresql.info
     url = f"postgres://{info.user}@127.0.0.1:{info.port}/{info.dbname}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GW_RUNNER_")}
-    return {**env, "DATABASE_URL": url, "GW_NODE_MODULES": str(NODE_MODULES),
-            "PYTHONUNBUFFERED": "1"}
+    return {
+        **env,
+        "DATABASE_URL": url,
+        "GW_NODE_MODULES": str(NODE_MODULES),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 @pytest.fixture
@@ -91,22 +94,14 @@ def graphile_worker_cli() -> str:
     return str(NODE_MODULES / ".bin" / "graphile-worker")
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `predicate` every 0.1 s until it returns a truthy value; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
-
-
 def run_py_once(env: dict[str, str], *args: str, timeout: float = 120) -> str:
     """Run gw_runner --once on py_tasks.py to completion; returns its log, asserts exit 0."""
     out = subprocess.run(
-        py_cmd("--once", *args), env=env, capture_output=True, text=True, timeout=timeout,
+        py_cmd("--once", *args),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         cwd=ROOT,
     )
     log = out.stdout + out.stderr

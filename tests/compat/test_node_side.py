@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 
 import psycopg
 
 from tests.compat.conftest import graphile_worker_cli, node_cmd
-from tests.helpers import rows, scalar
+from tests.helpers import rows, scalar, wait_until
 
 FINGERPRINT = """
 select md5(string_agg(x, E'\\n' order by x)) from (
@@ -57,15 +55,6 @@ def test_node_schema_only_changes_nothing(db: psycopg.Connection, node_env: dict
     assert [m["id"] for m in migrations] == list(range(1, 21))
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_node_worker_runs_jobs_enqueued_by_sql(
     executions: psycopg.Connection, node_env, spawn
 ) -> None:
@@ -82,8 +71,10 @@ def test_node_worker_runs_jobs_enqueued_by_sql(
         """
     )
     spawn(node_cmd("worker"), {**node_env, "CONCURRENCY": "2"}, "node")
-    _wait_for(lambda: scalar(db, "select count(*) from public.executions") >= 4, 60, "4 executions")
-    _wait_for(
+    wait_until(
+        lambda: scalar(db, "select count(*) from public.executions") >= 4, 60, "4 executions"
+    )
+    wait_until(
         lambda: scalar(db, "select count(*) from graphile_worker._private_jobs") == 1,
         30,
         "queue drained",
@@ -110,7 +101,7 @@ def test_node_worker_failure_uses_the_same_backoff_and_error_text(
     db = executions
     job_id = scalar(db, "select id from graphile_worker.add_job('fail', '{}', max_attempts => 5)")
     spawn(node_cmd("worker"), node_env, "node")
-    _wait_for(
+    wait_until(
         lambda: (
             scalar(
                 db, "select attempts from graphile_worker._private_jobs where id = %s", (job_id,)

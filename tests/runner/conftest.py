@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from helpers import wait_until
 
 TASKS = Path(__file__).resolve().parent / "tasks"
 PYTHON = sys.executable
@@ -79,8 +80,12 @@ def start_runner(
     """Start runners: `start_runner("record.py", "-j", "8")`; all are killed at teardown."""
     started: list[Runner] = []
 
-    def start(tasks_file: str, *args: str, env: dict[str, str] | None = None,
-              connection: str | None = None) -> Runner:
+    def start(
+        tasks_file: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        connection: str | None = None,
+    ) -> Runner:
         path = tasks_file if os.path.isabs(tasks_file) else str(TASKS / tasks_file)
         full_env = dict(runner_env)
         full_env.update(env or {})
@@ -97,14 +102,18 @@ def start_runner(
         runner.stop()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the CLI to completion (for usage errors and --once)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("GW_RUNNER_")}
     base.pop("DATABASE_URL", None)
     base.update(env or {})
     return subprocess.run(
-        [PYTHON, "-m", "gw_runner", *args], capture_output=True, text=True, env=base,
+        [PYTHON, "-m", "gw_runner", *args],
+        capture_output=True,
+        text=True,
+        env=base,
         timeout=timeout,
     )
 
@@ -122,19 +131,6 @@ def runs_table(db: psycopg.Connection) -> psycopg.Connection:
         " note text, started_at timestamptz not null default clock_timestamp())"
     )
     return db
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.05) -> Any:
-    """Poll `predicate` until it returns a truthy value; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture
