@@ -34,6 +34,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test,dev]"
   touch "$stamp"
 fi
+# Byte-compile the runner (an editable install does not): without it, an environment with
+# PYTHONDONTWRITEBYTECODE=1 compiles every module at each start (about 30 ms of start-up).
+"$VENV/bin/python" -m compileall -q python/gw_runner >/dev/null
 
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   NODE_DIR=.cache/node

@@ -21,10 +21,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._api import WorkerOptions
 from ._context import AbortSignal, JobContext
 from ._enqueue import JobSpec, add_job, add_job_async, add_jobs, add_jobs_async
-from ._health import HealthServer, WorkerHealth, heartbeat_file
 from ._hooks import (
     JobFailed,
     JobPermanentlyFailed,
@@ -52,7 +53,22 @@ from .errors import (
 
 # A constant, not importlib.metadata: that import alone took a fifth of the runner's start-up.
 # tests/runner/test_version.py checks it against the installed package's metadata.
-__version__ = "0.1.0"
+__version__ = "0.1.1"
+
+if TYPE_CHECKING:
+    from ._health import HealthServer, WorkerHealth, heartbeat_file
+
+# Imported on first use: the health server needs http.server, which a runner without health
+# checks should not pay for at start-up.
+_LAZY = {"HealthServer", "WorkerHealth", "heartbeat_file"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _health
+
+        return getattr(_health, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AbortSignal",

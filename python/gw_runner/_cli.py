@@ -19,9 +19,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._health import HealthServer, heartbeat_file
 from ._loader import load_task_file
 from ._settings import (
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -37,6 +36,9 @@ from ._settings import (
 )
 from ._worker import Worker
 from .errors import ConfigurationError, TaskFileError
+
+if TYPE_CHECKING:
+    from ._health import HealthServer
 
 PROG = "gw-runner"
 ENV_PREFIX = "GW_RUNNER_"
@@ -427,6 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(parser, str(e))
     health: HealthServer | None = None
     if args.health_port is not None:
+        from ._health import HealthServer  # only when asked for: http.server is slow to import
+
         health = HealthServer(worker, host=args.health_host, port=args.health_port)
         try:
             health.start()
@@ -461,7 +465,11 @@ async def _run(worker: Worker, health_file: str | None = None) -> int:
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, _on_signal, worker, sig)
-    beat = asyncio.create_task(heartbeat_file(worker, health_file)) if health_file else None
+    beat = None
+    if health_file:
+        from ._health import heartbeat_file
+
+        beat = asyncio.create_task(heartbeat_file(worker, health_file))
     try:
         return await worker.run()
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import re
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.adapt import Buffer, Loader
 from psycopg.conninfo import conninfo_to_dict
 
 from ._job import Job
@@ -265,6 +267,35 @@ async def wait_before_transient_retry(error: psycopg.Error, attempts: int) -> in
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().split("\n", 1)[0]
     return text or type(exc).__name__
+
+
+_JSON_OID = 114
+_JSONB_OID = 3802
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+class _ClaimJsonLoader(Loader):
+    """Loads the payload and flags of claimed jobs. The server has checked the text is JSON,
+    so the decoder's scanner is called directly; ``json.loads`` (which psycopg's own loader
+    calls, after guessing the encoding) is only needed for text that starts with white space
+    (a ``json`` value keeps the text as it was enqueued). Several times faster for the small
+    payloads most jobs have."""
+
+    def load(self, data: Buffer) -> Any:
+        text = str(data, "utf-8")
+        try:
+            return _raw_decode(text)[0]
+        except ValueError:
+            return json.loads(text)
+
+
+def claim_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
+    """A cursor for ``_sql.GET_JOBS`` with the fast JSON loader (registered on the cursor
+    only: the connection may be the caller's, from their pool)."""
+    cur = conn.cursor()
+    cur.adapters.register_loader(_JSON_OID, _ClaimJsonLoader)
+    cur.adapters.register_loader(_JSONB_OID, _ClaimJsonLoader)
+    return cur
 
 
 def job_from_claim_row(row: tuple[Any, ...]) -> Job:

@@ -43,12 +43,12 @@ from ._db import (
     FATAL_CONNECT_STATES,
     Channel,
     backoff_delay,
+    claim_cursor,
     connect_kwargs,
     is_connection_error,
     job_from_claim_row,
 )
 from ._enqueue import JobSpec, add_job_async, add_jobs_async
-from ._health import WorkerHealth, worker_health
 from ._hooks import (
     HookDispatcher,
     JobFailed,
@@ -77,9 +77,14 @@ from .errors import (
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
+    from ._health import WorkerHealth
+
 log = logging.getLogger("gw_runner.worker")
 
 T = TypeVar("T")
+
+#: A slot gives the event loop a turn after this many jobs in a row (see ``_slot``).
+_YIELD_EVERY = 8
 
 _MAX_ERROR_LENGTH = 20_000
 _FINAL_REPORT_GRACE = 15.0  # seconds to get the last outcomes out at shutdown
@@ -169,6 +174,7 @@ class Worker:
         self._forbidden = list(settings.forbidden_flags) if settings.forbidden_flags else None
         self._batch_size = settings.effective_batch_size
         self._low_water = max(settings.concurrency, self._batch_size // 2)
+        self._queue_cap = self._batch_size + self._batch_size // 2
         self._report_threshold = max(self._batch_size, 50)
         self.abort_reason: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -285,6 +291,8 @@ class Worker:
         health HTTP server): alive when the worker runs and its event loop ticked within
         ``stall_after`` seconds; ready when alive, not stopping, and its database connections
         work."""
+        from ._health import worker_health
+
         return worker_health(self, stall_after=stall_after)
 
     @property
@@ -410,8 +418,21 @@ class Worker:
         background: list[asyncio.Task[Any]] = []
         try:
             try:
-                await self._claim.connect()
-                if not await self._prepare_services():
+                if self._pool is None:
+                    # the claim connection opens while the crontab is checked and the worker
+                    # registers for crash recovery (on the report connection)
+                    connecting = asyncio.ensure_future(self._claim.connect())
+                    try:
+                        prepared = await self._prepare_services()
+                    except BaseException:
+                        connecting.cancel()
+                        await asyncio.gather(connecting, return_exceptions=True)
+                        raise
+                    await connecting
+                else:
+                    await self._claim.connect()  # checks the caller's pool is open
+                    prepared = await self._prepare_services()
+                if not prepared:
                     return 2
                 await self._reset_locked()
                 first = await self._claim.run(self._get_jobs_op(self._batch_size))
@@ -527,7 +548,8 @@ class Worker:
         params = (self.worker_id, self._task_names, size, self._forbidden)
 
         async def op(conn: psycopg.AsyncConnection[Any]) -> list[Job]:
-            cur = await conn.execute(_sql.GET_JOBS, params)
+            cur = claim_cursor(conn)
+            await cur.execute(_sql.GET_JOBS, params)
             return [job_from_claim_row(r) for r in await cur.fetchall()]
 
         return op
@@ -536,7 +558,10 @@ class Worker:
         queued = len(self._queue)
         if queued >= self._low_water:
             return 0
-        return self._batch_size - queued
+        # A full batch where the local queue has room for it (at most 1.5 batches queued), not
+        # just the gap to one batch: about half as many claims (transactions) per job, and the
+        # next claim is in flight while half a batch is still queued.
+        return min(self._batch_size, self._queue_cap - queued)
 
     def _dispatch(self, jobs: list[Job], claimed_at: float) -> None:
         waiters = self._waiters
@@ -679,6 +704,7 @@ class Worker:
 
     async def _slot(self) -> None:
         queue = self._queue
+        streak = 0  # jobs run since this slot last gave the event loop a turn
         while True:
             if self._stopping:
                 return
@@ -708,6 +734,13 @@ class Worker:
                     await self._return_jobs([job.id], reason="this worker was declared lost")
                     continue
             await self._run_job(job)
+            streak += 1
+            if streak >= _YIELD_EVERY:
+                # A handler that never suspends (no await inside) would let this slot run the
+                # whole local queue without the loop reading a claim or report result: give
+                # the loop a turn every few jobs, so the next claim is sent in time.
+                streak = 0
+                await asyncio.sleep(0)
 
     async def _run_job(self, job: Job) -> None:
         spec = self.tasks[job.task_identifier]

@@ -305,3 +305,28 @@ def test_add_job_existing_task_and_queue_burn_no_identity_value(
     assert after["job_queues_id_seq"] == before["job_queues_id_seq"]
     assert scalar(db, "select count(*) from graphile_worker._private_tasks") == 1
     assert scalar(db, "select count(*) from graphile_worker._private_job_queues") == 1
+
+
+def test_add_job_reuses_existing_tasks_and_queues_and_creates_new_ones(
+    db: psycopg.Connection,
+) -> None:
+    """The common case (task and queue exist) takes one insert; a new identifier or queue
+    name is created first. Either way the job points at the right rows."""
+    first = add_job(db, "t1", queue_name="q1")
+    again = add_job(db, "t1", queue_name="q1")
+    new_queue = add_job(db, "t1", queue_name="q2")
+    new_task = add_job(db, "t2", queue_name="q1")
+    no_queue = add_job(db, "t2")
+    tasks = dict(db.execute("select identifier, id from graphile_worker._private_tasks").fetchall())
+    queues = dict(
+        db.execute("select queue_name, id from graphile_worker._private_job_queues").fetchall()
+    )
+    assert sorted(tasks) == ["t1", "t2"] and sorted(queues) == ["q1", "q2"]
+    for row, task_name, queue in [
+        (first, "t1", "q1"), (again, "t1", "q1"), (new_queue, "t1", "q2"),
+        (new_task, "t2", "q1"), (no_queue, "t2", None),
+    ]:
+        assert row is not None
+        assert row["task_id"] == tasks[task_name]
+        assert row["job_queue_id"] == (queues[queue] if queue else None)
+    assert scalar(db, "select count(*) from graphile_worker._private_jobs") == 5

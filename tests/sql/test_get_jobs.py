@@ -241,3 +241,33 @@ def test_get_jobs_runs_a_named_queue_first_in_first_out_for_one_add_jobs_call(db
         order.append(payload["i"])
         db.execute("select * from graphile_worker.report_jobs('w', array[%s]::bigint[])", (job_id,))
     assert order == [1, 2, 3, 4, 5, 6]
+
+
+def test_get_jobs_picks_the_earliest_candidates_across_tasks(db: psycopg.Connection) -> None:
+    """With more candidates than a batch needs, the earliest win whichever task they belong
+    to (task A's candidates are found first, task B's are earlier)."""
+    base = scalar(db, "select now() - interval '1 hour'")
+    for i in range(5):
+        add_job(db, "task_a", payload={"n": f"A{i}"}, run_at=base + timedelta(minutes=10 + i))
+        add_job(db, "task_b", payload={"n": f"B{i}"}, run_at=base + timedelta(minutes=i))
+    batch = get_jobs(db, "w", ["task_a", "task_b"], batch_size=3)
+    assert [j["payload"]["n"] for j in batch] == ["B0", "B1", "B2"]
+
+
+def test_get_jobs_picks_the_earliest_queue_head(db: psycopg.Connection) -> None:
+    """Queue heads are found in queue order; the claim still takes the earliest."""
+    base = scalar(db, "select now() - interval '1 hour'")
+    for i, queue in enumerate(["q1", "q2", "q3", "q4"]):
+        add_job(db, "job1", payload={"q": queue}, queue_name=queue,
+                run_at=base + timedelta(minutes=10 - i))
+    order = [get_jobs(db, "w", ["job1"], batch_size=1)[0]["payload"]["q"] for _ in range(4)]
+    assert order == ["q4", "q3", "q2", "q1"]
+
+
+def test_get_jobs_orders_queue_heads_among_jobs_without_a_queue(db: psycopg.Connection) -> None:
+    base = scalar(db, "select now() - interval '1 hour'")
+    for i in range(3):
+        add_job(db, "job1", payload={"n": f"plain{i}"}, run_at=base + timedelta(minutes=10 + i))
+    add_job(db, "job1", payload={"n": "queued"}, queue_name="q", run_at=base)
+    [first] = get_jobs(db, "w", ["job1"], batch_size=1)
+    assert first["payload"]["n"] == "queued"

@@ -21,51 +21,77 @@ declare
   v_more graphile_worker._private_jobs[];
   v_pending graphile_worker.job_spec[];
   v_round integer := 0;
+  v_invalid bigint;
+  v_keyed bigint;
+  v_new_tasks bigint;
+  v_new_queues bigint;
 begin
   if v_count = 0 then
     return;
   end if;
 
-  perform graphile_worker._private_check_job_args(
-    s.identifier, s.queue_name, s.job_key, s.max_attempts, s.priority, s.flags, s.ord::integer)
-  from pg_catalog.unnest(specs) with ordinality
-    as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
-  where s.identifier is null
-     or length(s.identifier) > 128
-     or length(s.queue_name) > 128
-     or length(s.job_key) not between 1 and 512
-     or s.max_attempts < 1
-     or array_position(s.flags, null) is not null;
-
+  -- The GC lock first: gc_task_identifiers and gc_job_queues wait for it, so the tasks and
+  -- queues seen below stay.
   perform graphile_worker._private_gc_guard();
 
-  -- Insert only missing identifiers and queue names, so no identity value is burned (#619).
-  insert into graphile_worker._private_tasks (identifier)
-  select distinct s.identifier
+  -- One pass over the specs: any invalid, any keyed, any new task identifier or queue name.
+  select
+    count(*) filter (where
+      s.identifier is null
+      or length(s.identifier) > 128
+      or length(s.queue_name) > 128
+      or length(s.job_key) not between 1 and 512
+      or s.max_attempts < 1
+      or array_position(s.flags, null) is not null),
+    count(s.job_key),
+    count(*) filter (where t.id is null),
+    count(*) filter (where s.queue_name is not null and q.id is null)
+  into v_invalid, v_keyed, v_new_tasks, v_new_queues
   from pg_catalog.unnest(specs) as s
-  where not exists (
-    select 1 from graphile_worker._private_tasks as t where t.identifier = s.identifier
-  )
-  on conflict do nothing;
+  left join graphile_worker._private_tasks as t on t.identifier = s.identifier
+  left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name;
 
-  insert into graphile_worker._private_job_queues (queue_name)
-  select distinct s.queue_name
-  from pg_catalog.unnest(specs) as s
-  where s.queue_name is not null
-    and not exists (
-      select 1 from graphile_worker._private_job_queues as q where q.queue_name = s.queue_name
+  if v_invalid > 0 then
+    -- raises the error for the first invalid spec
+    perform graphile_worker._private_check_job_args(
+      s.identifier, s.queue_name, s.job_key, s.max_attempts, s.priority, s.flags, s.ord::integer)
+    from pg_catalog.unnest(specs) with ordinality
+      as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
+    where s.identifier is null
+       or length(s.identifier) > 128
+       or length(s.queue_name) > 128
+       or length(s.job_key) not between 1 and 512
+       or s.max_attempts < 1
+       or array_position(s.flags, null) is not null;
+  end if;
+
+  -- Insert only missing identifiers and queue names, so no identity value is burned (#619).
+  if v_new_tasks > 0 then
+    insert into graphile_worker._private_tasks (identifier)
+    select distinct s.identifier
+    from pg_catalog.unnest(specs) as s
+    where not exists (
+      select 1 from graphile_worker._private_tasks as t where t.identifier = s.identifier
     )
-  on conflict do nothing;
+    on conflict do nothing;
+  end if;
+
+  if v_new_queues > 0 then
+    insert into graphile_worker._private_job_queues (queue_name)
+    select distinct s.queue_name
+    from pg_catalog.unnest(specs) as s
+    where s.queue_name is not null
+      and not exists (
+        select 1 from graphile_worker._private_job_queues as q where q.queue_name = s.queue_name
+      )
+    on conflict do nothing;
+  end if;
 
   -- The count over-estimates (updates and future run_at count too), as upstream's does.
   perform pg_catalog.pg_notify('jobs:insert',
     '{"r":' || random()::text || ',"count":' || v_count::text || '}');
 
-  select array_agg(s.job_key) into v_keys
-  from pg_catalog.unnest(specs) as s
-  where s.job_key is not null;
-
-  if v_keys is null then
+  if v_keyed = 0 then
     return query
     insert into graphile_worker._private_jobs as jobs
       (job_queue_id, task_id, payload, run_at, max_attempts, key, priority, flags)
@@ -88,6 +114,9 @@ begin
     return;
   end if;
 
+  select array_agg(s.job_key) into v_keys
+  from pg_catalog.unnest(specs) as s
+  where s.job_key is not null;
   perform graphile_worker._private_lock_job_keys(v_keys);
 
   v_pending := specs;

@@ -1,5 +1,6 @@
 -- Enqueue one job (graphile-worker 0.18 contract). Without a key it inserts directly (the
--- common case, kept to one insert); keyed modes replace and preserve_run_at go through
+-- common case: when the task and queue exist, one insert that looks both up, with the arguments
+-- checked by plain expressions); keyed modes replace and preserve_run_at go through
 -- add_jobs (per-key locks, never a null row); unsafe_dedupe returns the existing keyed job
 -- unchanged (revision bumped), whatever its state.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
@@ -33,9 +34,45 @@ begin
       hint = 'Use replace (the default), preserve_run_at or unsafe_dedupe.';
   end if;
 
-  perform graphile_worker._private_check_job_args(
-    add_job.identifier, add_job.queue_name, add_job.job_key, add_job.max_attempts,
-    add_job.priority, add_job.flags);
+  -- The same conditions _private_check_job_args raises on, as plain expressions (cheap): the
+  -- checker is called only to raise the error.
+  if add_job.identifier is null
+     or length(add_job.identifier) > 128
+     or length(add_job.queue_name) > 128
+     or length(add_job.job_key) not between 1 and 512
+     or add_job.max_attempts not between 1 and 32767
+     or add_job.priority not between -32768 and 32767
+     or array_position(add_job.flags, null) is not null then
+    perform graphile_worker._private_check_job_args(
+      add_job.identifier, add_job.queue_name, add_job.job_key, add_job.max_attempts,
+      add_job.priority, add_job.flags);
+  end if;
+
+  if job_key is null then
+    -- Shared GC lock first (before the task and queue are read), as _private_gc_guard() takes.
+    perform pg_catalog.pg_advisory_xact_lock_shared(2037542723, 0);
+    insert into graphile_worker._private_jobs as jobs
+      (job_queue_id, task_id, payload, run_at, max_attempts, priority, flags)
+    select
+      q.id,
+      t.id,
+      coalesce(add_job.payload, '{}'::json),
+      coalesce(add_job.run_at, now()),
+      coalesce(add_job.max_attempts::smallint, 25::smallint),
+      coalesce(add_job.priority::smallint, 0::smallint),
+      case when add_job.flags is not null then
+        (select jsonb_object_agg(f, true) from pg_catalog.unnest(add_job.flags) as f) end
+    from graphile_worker._private_tasks as t
+    left join graphile_worker._private_job_queues as q on q.queue_name = add_job.queue_name
+    where t.identifier = add_job.identifier
+      and (add_job.queue_name is null or q.id is not null)
+    returning * into v_job;
+    if found then
+      perform pg_catalog.pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');
+      return v_job;
+    end if;
+    -- a new task identifier or queue name: created below, then the insert
+  end if;
 
   if job_key is not null and (job_key_mode is null or job_key_mode <> 'unsafe_dedupe') then
     select * into v_job
@@ -49,7 +86,9 @@ begin
     return v_job;
   end if;
 
-  perform graphile_worker._private_gc_guard();
+  if job_key is not null then
+    perform graphile_worker._private_gc_guard();
+  end if;
 
   select t.id into v_task_id
   from graphile_worker._private_tasks as t

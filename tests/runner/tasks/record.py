@@ -59,6 +59,12 @@ def rec_sync(payload: Any, ctx: JobContext) -> None:
 
 
 @task
+async def rec_payload(payload: Any, ctx: JobContext) -> None:
+    """Records the payload as received (repr, so types show) and the job's flags."""
+    await record_async(ctx, note=repr((payload, ctx.job.flags)))
+
+
+@task
 def fail_always(payload: Any, ctx: JobContext) -> None:
     record_sync(ctx)
     raise ValueError(f"always fails (attempt {ctx.job.attempts})")

@@ -44,8 +44,15 @@ declare
   v_ids bigint[] := '{}';
   v_priorities smallint[] := '{}';
   v_run_ats timestamptz[] := '{}';
+  -- v_ids is in claim order (priority, run_at) while it holds the candidates of one task's
+  -- priority scans only, which is the common case; otherwise it is sorted below
+  v_in_order boolean := true;
+  v_before integer;
 begin
-  perform graphile_worker._private_check_worker_id(get_jobs.worker_id);
+  -- the checker raises the error; the plain expression saves a call on every claim
+  if get_jobs.worker_id is null or get_jobs.worker_id = '' or length(get_jobs.worker_id) > 128 then
+    perform graphile_worker._private_check_worker_id(get_jobs.worker_id);
+  end if;
   if batch_size is null or batch_size < 1 or batch_size > 10000 then
     raise exception 'batch_size must be between 1 and 10000, not %', coalesce(batch_size::text, 'null')
       using errcode = 'GWA02',
@@ -73,6 +80,9 @@ begin
   -- Jobs without a queue: per task, a skip scan over its priorities (lowest first) and a run_at
   -- range per priority. Once v_want candidates are in hand, higher priorities cannot beat them.
   foreach v_task_id in array v_task_ids loop
+    if cardinality(v_ids) > 0 then
+      v_in_order := false;
+    end if;
     select j.priority into v_priority
     from graphile_worker._private_jobs as j
     where j.task_id = v_task_id and j.is_available = true and j.job_queue_id is null
@@ -108,6 +118,7 @@ begin
     end loop;
   end loop;
 
+  v_before := cardinality(v_ids);
   -- Named queues: one probe per queue that has available jobs (a skip scan over queue ids),
   -- taking the queue's first runnable job of these tasks (first in, first out); a locked
   -- queue costs one probe however many jobs wait in it.
@@ -149,16 +160,23 @@ begin
   if cardinality(v_ids) = 0 then
     return;
   end if;
+  if cardinality(v_ids) - v_before > (case when v_before > 0 then 0 else 1 end) then
+    v_in_order := false;  -- queue heads (in no particular order) after or among the others
+  end if;
 
-  select array_agg(c.id order by c.priority, c.run_at) into v_candidates
-  from (
-    select u.id, u.priority, u.run_at
-    from rows from (
-      pg_catalog.unnest(v_ids), pg_catalog.unnest(v_priorities), pg_catalog.unnest(v_run_ats)
-    ) as u(id, priority, run_at)
-    order by u.priority, u.run_at
-    limit v_want
-  ) as c;
+  if v_in_order then
+    v_candidates := v_ids[1:v_want];
+  else
+    select array_agg(c.id order by c.priority, c.run_at) into v_candidates
+    from (
+      select u.id, u.priority, u.run_at
+      from rows from (
+        pg_catalog.unnest(v_ids), pg_catalog.unnest(v_priorities), pg_catalog.unnest(v_run_ats)
+      ) as u(id, priority, run_at)
+      order by u.priority, u.run_at
+      limit v_want
+    ) as c;
+  end if;
 
   if v_candidates is null then
     return;
