@@ -4,7 +4,11 @@
 --  * add_jobs: one pass over the specs finds invalid specs, keyed specs and new task
 --    identifiers or queue names (before: four passes).
 --  * get_jobs: the candidate sort is skipped when the candidates are already in claim order
---    (one task, no queue heads); get_jobs and report_jobs check worker_id inline.
+--    (one task, no queue heads); the claimed rows are updated by address (no index lookup);
+--    task names come from the task list already read; task and forbidden flags are checked
+--    again when locking (a keyed job replaced in between may have changed them); a queue is
+--    locked only together with a job actually claimed from it.
+--  * get_jobs and report_jobs check worker_id inline.
 -- Signatures, return types, comments and grants are unchanged.
 
 -- from sql/src/30_functions/00_version.sql
@@ -414,6 +418,7 @@ as $$
 #variable_conflict use_column
 declare
   v_task_ids integer[];
+  v_task_names text[];  -- the identifiers of v_task_ids, in the same order
   v_flags text[] := case when cardinality(forbidden_flags) > 0 then forbidden_flags end;
   v_now timestamptz := get_jobs.now;
   v_candidates bigint[];
@@ -447,7 +452,8 @@ begin
   end if;
   v_want := batch_size + least(batch_size, 100);
 
-  select array_agg(t.id order by t.id) into v_task_ids
+  select array_agg(t.id order by t.id), array_agg(t.identifier order by t.id)
+  into v_task_ids, v_task_names
   from graphile_worker._private_tasks as t
   where t.identifier = any(task_identifiers);
   if v_task_ids is null then
@@ -565,14 +571,17 @@ begin
   end if;
 
   -- Phase 2: lock what is still free (SKIP LOCKED: a job or queue another worker is claiming
-  -- right now is skipped; a row claimed since phase 1 no longer passes is_available).
+  -- right now is skipped; a row claimed since phase 1 no longer passes is_available). Task and
+  -- flags are checked again: a keyed job replaced since phase 1 may have changed both.
   return query
   with locked as (
-    select jobs.id, jobs.job_queue_id, jobs.priority, jobs.run_at
+    select jobs.ctid as tid, jobs.id, jobs.job_queue_id, jobs.priority, jobs.run_at
     from graphile_worker._private_jobs as jobs
     where jobs.id = any(v_candidates)
       and jobs.is_available = true
       and jobs.run_at <= v_now
+      and jobs.task_id = any(v_task_ids)
+      and (v_flags is null or (jobs.flags ?| v_flags) is not true)
       and (
         jobs.job_queue_id is null
         or jobs.job_queue_id in (
@@ -593,31 +602,39 @@ begin
   -- At most one job per named queue per batch (upstream #621): the queue row is locked with
   -- its first job, and the queue stays locked until that job is done.
   chosen as (
-    select distinct on (l.job_queue_id, case when l.job_queue_id is null then l.id end)
-      l.id, l.job_queue_id
-    from locked as l
-    order by l.job_queue_id, case when l.job_queue_id is null then l.id end, l.priority, l.run_at
+    select l.tid, l.id, l.job_queue_id from locked as l where l.job_queue_id is null
+    union all
+    (
+      select distinct on (l.job_queue_id) l.tid, l.id, l.job_queue_id
+      from locked as l
+      where l.job_queue_id is not null
+      order by l.job_queue_id, l.priority, l.run_at
+    )
   ),
-  locked_queues as (
-    update graphile_worker._private_job_queues as q
-    set locked_by = get_jobs.worker_id, locked_at = v_now
-    from chosen
-    where q.id = chosen.job_queue_id
-    returning q.id, q.queue_name
-  ),
+  -- By row address (a TID scan): the rows are locked by this statement, so their addresses
+  -- hold, and no index lookup is needed. (Should a row have been updated before the lock,
+  -- the address no longer matches its new version and the job is just not claimed now.)
   claimed as (
     update graphile_worker._private_jobs as jobs
     set attempts = jobs.attempts + 1, locked_by = get_jobs.worker_id, locked_at = v_now
-    from chosen
-    where jobs.id = chosen.id
+    where jobs.ctid = any(array(select c.tid from chosen as c))
     returning jobs.*
+  ),
+  -- the queues of the jobs claimed (their rows were locked in `locked`)
+  locked_queues as (
+    update graphile_worker._private_job_queues as q
+    set locked_by = get_jobs.worker_id, locked_at = v_now
+    where q.id = any(array(
+      select c.job_queue_id from claimed as c where c.job_queue_id is not null
+    ))
+    returning q.id, q.queue_name
   )
   select
-    claimed.id, t.identifier, lq.queue_name, claimed.payload, claimed.priority, claimed.run_at,
-    claimed.attempts, claimed.max_attempts, claimed.key, claimed.flags, claimed.revision,
-    claimed.created_at, claimed.locked_at, claimed.job_queue_id
+    claimed.id, v_task_names[array_position(v_task_ids, claimed.task_id)], lq.queue_name,
+    claimed.payload, claimed.priority, claimed.run_at, claimed.attempts, claimed.max_attempts,
+    claimed.key, claimed.flags, claimed.revision, claimed.created_at, claimed.locked_at,
+    claimed.job_queue_id
   from claimed
-  join graphile_worker._private_tasks as t on t.id = claimed.task_id
   left join locked_queues as lq on lq.id = claimed.job_queue_id
   order by claimed.priority, claimed.run_at, claimed.id;
 end;
