@@ -542,17 +542,41 @@ class Worker:
 
     # -- claiming ----------------------------------------------------------------------------
 
+    def _claim_op(
+        self, size: int
+    ) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[psycopg.AsyncCursor[Any]]]:
+        """``get_jobs`` for up to ``size`` jobs; the cursor holds the claimed rows (committed:
+        the connection is in autocommit), to be read with ``_claimed_jobs``."""
+        params = (self.worker_id, self._task_names, size, self._forbidden)
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
+            cur = claim_cursor(conn)
+            await cur.execute(_sql.GET_JOBS, params)
+            return cur
+
+        return op
+
     def _get_jobs_op(
         self, size: int
     ) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[list[Job]]]:
-        params = (self.worker_id, self._task_names, size, self._forbidden)
+        claim = self._claim_op(size)
 
         async def op(conn: psycopg.AsyncConnection[Any]) -> list[Job]:
-            cur = claim_cursor(conn)
-            await cur.execute(_sql.GET_JOBS, params)
-            return [job_from_claim_row(r) for r in await cur.fetchall()]
+            return await _claimed_jobs(await claim(conn))
 
         return op
+
+    def _send_claim(self, size: int) -> asyncio.Future[psycopg.AsyncCursor[Any]]:
+        return asyncio.ensure_future(self._claim.run(self._claim_op(size)))
+
+    async def _give_back(self, claim: asyncio.Future[psycopg.AsyncCursor[Any]]) -> None:
+        """A claim sent ahead whose jobs will not run (the worker stops): return them."""
+        try:
+            cur = await claim
+        except DatabaseError:
+            return  # the claim failed: nothing was claimed
+        jobs = await _claimed_jobs(cur)
+        await self._return_jobs([j.id for j in jobs], reason="shutdown")
 
     def _fetch_demand(self) -> int:
         queued = len(self._queue)
@@ -579,48 +603,83 @@ class Worker:
     async def _fetch_loop(self, more: bool) -> None:
         """Claim whenever the local queue runs low; when the last claim got less than it
         asked for, sleep until a pulse (NOTIFY, reported outcomes), the next due job, or the
-        poll interval. ``more``: the previous claim was full, so more may be runnable."""
+        poll interval. ``more``: the previous claim was full, so more may be runnable.
+
+        When claims cannot keep up (a full claim comes back to a local queue already below
+        its low-water mark), the next claim is sent before this one's rows are read: the
+        server claims while the runner reads and starts the previous batch. The local queue
+        then holds at most two batches."""
         s = self.settings
         logged_error = False
-        while not self._stopping:
-            if not more and not self._pulse.is_set():
-                if s.once:
-                    if self._is_idle():
-                        self._finish_once()
-                        return
-                    await self._pulse.wait()  # outcomes reported (or stop)
+        ahead: asyncio.Future[psycopg.AsyncCursor[Any]] | None = None  # a claim sent early
+        ahead_want = 0
+        try:
+            while not self._stopping:
+                if ahead is not None:
+                    claim, want, ahead = ahead, ahead_want, None
                 else:
-                    delay = await self._idle_delay()
-                    if log.isEnabledFor(logging.DEBUG):
-                        log.debug("idle: nothing runnable; next claim in %.3f s unless woken",
-                                  delay, extra={"worker_id": self.worker_id})
-                    if not await _wait_event(self._pulse, delay):
-                        self._due_stale = True  # a blind poll: ask for the due time again
-                more = True
-                continue
-            self._demand.clear()
-            want = self._fetch_demand()
-            if want <= 0:
-                await self._demand.wait()
-                continue
-            self._pulse.clear()
-            try:
-                jobs = await self._claim.run(self._get_jobs_op(want))
-            except DatabaseError as e:
+                    if not more and not self._pulse.is_set():
+                        if s.once:
+                            if self._is_idle():
+                                self._finish_once()
+                                return
+                            await self._pulse.wait()  # outcomes reported (or stop)
+                        else:
+                            delay = await self._idle_delay()
+                            if log.isEnabledFor(logging.DEBUG):
+                                log.debug(
+                                    "idle: nothing runnable; next claim in %.3f s unless woken",
+                                    delay, extra={"worker_id": self.worker_id},
+                                )
+                            if not await _wait_event(self._pulse, delay):
+                                self._due_stale = True  # a blind poll: ask for the due time
+                        more = True
+                        continue
+                    self._demand.clear()
+                    want = self._fetch_demand()
+                    if want <= 0:
+                        await self._demand.wait()
+                        continue
+                    self._pulse.clear()
+                    claim = self._send_claim(want)
+                try:
+                    cur = await claim
+                except DatabaseError as e:
+                    if self._stopping:
+                        return
+                    if not logged_error:
+                        log.error("claiming jobs failed: %s", e,
+                                  extra={"worker_id": self.worker_id})
+                        logged_error = True
+                    await _wait_event(self._pulse, s.poll_interval)
+                    more = True
+                    continue
+                logged_error = False
+                got = cur.rowcount
+                more = got >= want
+                queued = len(self._queue)
+                if more and not self._stopping and queued < self._low_water:
+                    ahead_want = min(self._batch_size, 2 * self._batch_size - queued - got)
+                    if ahead_want > 0:
+                        if log.isEnabledFor(logging.DEBUG):
+                            log.debug("claims are behind: claiming %d more before reading %d",
+                                      ahead_want, got, extra={"worker_id": self.worker_id})
+                        self._pulse.clear()
+                        ahead = self._send_claim(ahead_want)
+                        await asyncio.sleep(0)  # the claim goes out before the rows are read
+                jobs = await _claimed_jobs(cur)
                 if self._stopping:
+                    await self._return_jobs([j.id for j in jobs], reason="shutdown")
                     return
-                if not logged_error:
-                    log.error("claiming jobs failed: %s", e, extra={"worker_id": self.worker_id})
-                    logged_error = True
-                await _wait_event(self._pulse, s.poll_interval)
-                more = True
-                continue
-            logged_error = False
-            if self._stopping:
-                await self._return_jobs([j.id for j in jobs], reason="shutdown")
-                return
-            self._dispatch(jobs, time.monotonic())
-            more = len(jobs) >= want
+                self._dispatch(jobs, time.monotonic())
+        except asyncio.CancelledError:
+            if ahead is not None:
+                ahead.cancel()  # stuck: its jobs (if any) are left to the stale-lock sweeps
+                ahead = None
+            raise
+        finally:
+            if ahead is not None:
+                await self._give_back(ahead)
 
     async def _idle_delay(self) -> float:
         """Seconds to sleep when nothing is runnable: until the next job is due, at most
@@ -1217,6 +1276,16 @@ class Worker:
                 await asyncio.wait([fetcher], timeout=5.0)
                 if not fetcher.done():
                     fetcher.cancel()
+                    # The claim may have committed without its rows reaching us: stay
+                    # registered (exit status 1), so the stale-worker sweep frees what it
+                    # locked, rather than deregistering as if every claim were accounted for.
+                    log.error(
+                        "a claim (or its due-time query) was still in flight after 5 s at "
+                        "shutdown; cancelled. The "
+                        "worker stays registered: the stale-worker sweep frees any jobs it "
+                        "may have locked", extra={"worker_id": self.worker_id},
+                    )
+                    self._status = 1
                 await asyncio.gather(fetcher, return_exceptions=True)
             unstarted = [job.id for _, job in self._queue]
             self._queue.clear()
@@ -1309,6 +1378,10 @@ class Worker:
             return await add_jobs_async(
                 conn, specs, job_key_preserve_run_at=job_key_preserve_run_at
             )
+
+
+async def _claimed_jobs(cur: psycopg.AsyncCursor[Any]) -> list[Job]:
+    return [job_from_claim_row(r) for r in await cur.fetchall()]
 
 
 async def _wait_event(event: asyncio.Event, timeout: float) -> bool:

@@ -85,3 +85,25 @@ def test_idle_runner_exits_0_on_sigterm(db, start_runner):
     runner.signal(signal.SIGTERM)
     assert runner.wait(30) == 0, runner.log
     assert "stopped" in runner.log
+
+
+def test_sigterm_during_a_fast_drain_leaves_no_job_locked(db, start_runner, waiter):
+    """No-op jobs drain faster than they are claimed, so claims are sent ahead (the next one
+    before the previous one's rows are read). A SIGTERM mid-drain must account for every
+    claimed job: run and reported, or given back with its attempt refunded."""
+    db.execute(
+        "select graphile_worker.add_jobs(array(select row('noop', '{}'::json, null, null, null,"
+        " null, null, null)::graphile_worker.job_spec from generate_series(1, 60000)))"
+    )
+    runner = start_runner("noop.py", "-j", "10", "--batch-size", "500", "--log-level", "debug")
+    waiter(lambda: scalar(db, "select count(*) from graphile_worker.jobs") < 45000, 60,
+           "the drain to be under way")
+    runner.signal(signal.SIGTERM)
+    assert runner.wait(60) == 0, runner.log
+    assert "claims are behind: claiming" in runner.log  # the path under test was taken
+    left = rows(db, "select count(*) as n, count(*) filter (where locked_by is not null) as"
+                    " locked, count(*) filter (where attempts > 0) as tried"
+                    " from graphile_worker.jobs")[0]
+    assert left["n"] > 0, "the drain finished before the signal: nothing was tested"
+    assert (left["locked"], left["tried"]) == (0, 0), left
+    assert scalar(db, "select count(*) from graphile_worker._private_workers") == 0
