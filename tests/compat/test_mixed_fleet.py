@@ -307,8 +307,13 @@ def test_node_and_two_gw_runners_drain_10000_jobs_exactly_once_and_serially_per_
            "LOCAL_QUEUE": node_local_queue}
     procs = {"node": spawn(node_cmd("worker"), {**env, "RUNNER_NAME": "node"}, "node")}
     for name in ("python-1", "python-2"):
+        # --batch-size 1: a claimed job of a named queue locks its queue while it waits in the
+        # local queue, so a runner with big batches takes every queue head and the other
+        # processes get none (they only learn a queue is free by polling): participation of
+        # all three would be luck. With one job per claim a runner holds at most 5 queues.
         procs[name] = spawn(
-            py_cmd("-j", "4", "--poll-interval", "0.5"), {**env, "RUNNER_NAME": name}, name
+            py_cmd("-j", "4", "--batch-size", "1", "--poll-interval", "0.5"),
+            {**env, "RUNNER_NAME": name}, name,
         )
     wait_for(lambda: "READY" in log_of(tmp_path, "node"), 60, "the Node worker to start")
     for name in ("python-1", "python-2"):
