@@ -22,6 +22,9 @@ REPORT_JOBS: Final = (
 
 RETURN_JOBS: Final = "select graphile_worker.return_jobs(%s, %s::bigint[])"
 
+#: After a claim whose result may have been lost: ``(worker_id, ids the worker holds)``.
+RETURN_UNHELD_JOBS: Final = "select graphile_worker.return_unheld_jobs(%s, %s::bigint[])"
+
 RESET_LOCKED: Final = "select graphile_worker.reset_locked()"
 
 #: The database's clock comes along, so the sleep is right even when clocks differ.

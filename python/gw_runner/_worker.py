@@ -183,6 +183,12 @@ class Worker:
         self._waiters: deque[asyncio.Future[Job | None]] = deque()
         self._running: dict[int, JobContext] = {}
         self._handoffs = 0
+        # ids of every job this worker has claimed and not yet reported or returned
+        self._held: set[int] = set()
+        # a claim was retried on a new connection: the first attempt may have committed
+        # without its rows reaching us (see _return_unheld)
+        self._claim_unsure = False
+        self._can_return_unheld = True
         # outcomes not yet reported
         self._completed: list[int] = []
         self._failures: list[dict[str, Any]] = []
@@ -548,8 +554,13 @@ class Worker:
         """``get_jobs`` for up to ``size`` jobs; the cursor holds the claimed rows (committed:
         the connection is in autocommit), to be read with ``_claimed_jobs``."""
         params = (self.worker_id, self._task_names, size, self._forbidden)
+        attempts = 0
 
         async def op(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # retried after a lost connection or a transient error
+                self._claim_unsure = True
             cur = claim_cursor(conn)
             await cur.execute(_sql.GET_JOBS, params)
             return cur
@@ -590,7 +601,9 @@ class Worker:
     def _dispatch(self, jobs: list[Job], claimed_at: float) -> None:
         waiters = self._waiters
         queue = self._queue
+        held = self._held
         for job in jobs:
+            held.add(job.id)
             while waiters:
                 fut = waiters.popleft()
                 if not fut.done():
@@ -640,6 +653,8 @@ class Worker:
                     if want <= 0:
                         await self._demand.wait()
                         continue
+                    if self._claim_unsure:
+                        await self._return_unheld()
                     self._pulse.clear()
                     claim = self._send_claim(want)
                 try:
@@ -730,6 +745,44 @@ class Worker:
         self._finished_once = True
         self._begin_stop("the worker finished (--once)")
 
+    async def _return_unheld(self) -> None:
+        """A claim was retried on a new connection, so its first attempt may have committed
+        with its rows lost on the way: jobs locked by this worker that it does not hold would
+        stay locked until reset_locked's 4-hour rule (the worker is alive, so no stale-worker
+        sweep frees them). Give back every job locked by this worker except those it holds.
+        Runs in the fetch loop, before a new claim: no claim of this worker is in flight."""
+        self._claim_unsure = False
+        if not self._can_return_unheld:
+            return
+        held = sorted(self._held)
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> int:
+            cur = await conn.execute(_sql.RETURN_UNHELD_JOBS, (self.worker_id, held))
+            row = await cur.fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+
+        try:
+            count = await self._claim.run(op)
+        except DatabaseError as e:
+            if e.sqlstate in ("42501", "42883"):
+                log.warning(
+                    "cannot call graphile_worker.return_unheld_jobs (%s): jobs of a claim whose "
+                    "result was lost stay locked until reset_locked frees them; grant the "
+                    "runner level again (grant_role) after upgrading the extension", e,
+                    extra={"worker_id": self.worker_id},
+                )
+                self._can_return_unheld = False
+                return
+            log.warning("return_unheld_jobs failed (%s); trying again before the next claim",
+                        e, extra={"worker_id": self.worker_id})
+            self._claim_unsure = True
+            return
+        if count:
+            log.warning(
+                "a claim's result was lost with its connection: returned the %d job(s) it had "
+                "locked to the queue", count, extra={"worker_id": self.worker_id},
+            )
+
     async def _return_jobs(self, ids: list[int], *, reason: str) -> None:
         if not ids:
             return
@@ -750,6 +803,7 @@ class Worker:
             )
             self._status = 1
             return
+        self._held.difference_update(ids)
         log.info(
             "returned %d unstarted job(s) to the queue (%s)", count, reason,
             extra={"worker_id": self.worker_id},
@@ -1001,6 +1055,9 @@ class Worker:
             rows, retried = await self._send_report(completed, failures)
         finally:
             self._reporting = False
+        held = self._held
+        held.difference_update(completed)
+        held.difference_update(f["id"] for f in failures)
         if self.hooks:
             self._emit_outcomes(rows)
         self._log_outcomes(rows, retried=retried)
@@ -1290,6 +1347,8 @@ class Worker:
             unstarted = [job.id for _, job in self._queue]
             self._queue.clear()
             await self._return_jobs(unstarted, reason="shutdown")
+            if self._claim_unsure:
+                await self._return_unheld()
             slots = [t for t in getattr(self, "_slots", []) if not t.done()]
             if slots:
                 deadline = self.loop.time() + self.shutdown_grace

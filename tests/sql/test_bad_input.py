@@ -168,6 +168,15 @@ CASES = [
          f"select graphile_worker.return_jobs('{LONG_129}', array[{{job}}]::bigint[])", "GWA02"),
     Case("return_jobs-now-null",
          "select graphile_worker.return_jobs('w', array[{job}]::bigint[], null)", "GWA01"),
+    # return_unheld_jobs
+    Case("return_unheld_jobs-null-worker",
+         "select graphile_worker.return_unheld_jobs(null, '{{}}'::bigint[])", "GWA01"),
+    Case("return_unheld_jobs-long-worker",
+         f"select graphile_worker.return_unheld_jobs('{LONG_129}', '{{{{}}}}'::bigint[])", "GWA02"),
+    Case("return_unheld_jobs-null-held",
+         "select graphile_worker.return_unheld_jobs('w', null)", "GWA01"),
+    Case("return_unheld_jobs-now-null",
+         "select graphile_worker.return_unheld_jobs('w', '{{}}'::bigint[], null)", "GWA01"),
     # reset_locked: a job locked 5 hours ago would be swept by a partial run.
     Case("reset_locked-negative",
          "select graphile_worker.reset_locked(interval '-1 hour')", "GWA02",
