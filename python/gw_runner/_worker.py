@@ -1349,6 +1349,8 @@ class Worker:
             await self._return_jobs(unstarted, reason="shutdown")
             if self._claim_unsure:
                 await self._return_unheld()
+                if self._claim_unsure:  # it failed: stay registered, the sweep frees them
+                    self._status = 1
             slots = [t for t in getattr(self, "_slots", []) if not t.done()]
             if slots:
                 deadline = self.loop.time() + self.shutdown_grace
