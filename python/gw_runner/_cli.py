@@ -15,7 +15,7 @@ import math
 import os
 import signal
 import sys
-import traceback
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._loader import load_task_file
 from ._settings import (
+    DEFAULT_HEALTH_HOST,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LOCAL_QUEUE_TTL,
     DEFAULT_POLL_INTERVAL,
@@ -34,7 +35,7 @@ from ._settings import (
     MAX_BATCH_SIZE,
     WorkerSettings,
 )
-from ._worker import Worker
+from ._worker import FINAL_REPORT_GRACE, FORCED_STOP_GRACE, Worker
 from .errors import ConfigurationError, TaskFileError
 
 if TYPE_CHECKING:
@@ -86,6 +87,13 @@ def _bool(text: str) -> bool:
 
 def _port(text: str) -> int:
     return _positive_int(text, low=0, high=65535)
+
+
+def _host(text: str) -> str:
+    host = text.strip()
+    if not host:
+        raise ValueError("expected an address or host name, got an empty string")
+    return host
 
 
 def _choice(choices: Sequence[str]) -> Callable[[str], str]:
@@ -188,8 +196,9 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         ("--health-host",), "health_host", "HEALTH_HOST",
-        "address the health endpoint listens on (default: 0.0.0.0)",
-        str, "HOST", "0.0.0.0",
+        "address the health endpoint listens on: 0.0.0.0 (or ::) to let probes from outside "
+        "reach it, e.g. in a container (default: 127.0.0.1, loopback only)",
+        _host, "HOST", DEFAULT_HEALTH_HOST,
     ),
     _Option(
         ("--health-file",), "health_file", "HEALTH_FILE",
@@ -336,10 +345,42 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Wor
 
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
+# Characters that could forge or hide a record when a log is read in a terminal or by line:
+# the C0 controls (newline, carriage return, ESC...), DEL, the C1 controls (CSI \x9b...), the
+# Unicode line and paragraph separators and the bidirectional overrides. Messages and
+# tracebacks often quote job data (an exception that quotes the payload), so the text format
+# shows these as escapes: "\n", "\x1b", "\u2028". Not reversible: meant for reading.
+_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
+           *range(0x2066, 0x206A)]
+_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+_ESCAPES = {c: _NAMED.get(c) or (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}")
+            for c in _UNSAFE}
+_ESCAPES_KEEP_NEWLINE = {c: e for c, e in _ESCAPES.items() if c != 0x0A}
+# json.dumps escapes the C0 controls already; these are valid raw in JSON strings
+_JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _UNSAFE if c >= 0x7F}
+_TRACEBACK_INDENT = "    "
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line: control characters (newlines included), line separators and
+    bidirectional overrides become visible escapes (``\\n``, ``\\x1b``, ``\\u2028``)."""
+    return text.translate(_ESCAPES)
+
+
+def indent_block(text: str) -> str:
+    """A traceback kept readable but unable to pass for a record: control characters other
+    than the newline escaped, every line indented."""
+    lines = text.rstrip("\n").translate(_ESCAPES_KEEP_NEWLINE).split("\n")
+    return "\n".join(_TRACEBACK_INDENT + line for line in lines)
+
 
 class TextFormatter(logging.Formatter):
-    """``12:00:01.234 INFO  gw_runner.worker: message`` with ``[job 12 send_email]`` for job
-    records."""
+    """``2026-01-01 12:00:01.234 INFO    gw_runner.worker: message`` with
+    ``[job 12 send_email]`` for job records.
+
+    A record is one line, then its traceback (if any) indented: every line that starts at
+    column 0 starts a record, whatever a message or a traceback holds (see
+    :func:`escape_controls` and :func:`indent_block`)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -355,10 +396,24 @@ class TextFormatter(logging.Formatter):
             text = f"{head}: [job {record.job_id} {getattr(record, 'task', '?')}] {tail}"
         return text
 
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        text = escape_controls(self.formatMessage(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)  # cached raw, as usual
+        if record.exc_text:
+            text += "\n" + indent_block(record.exc_text)
+        if record.stack_info:
+            text += "\n" + indent_block(self.formatStack(record.stack_info))
+        return text
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, the ``extra`` fields (job_id,
-    task, worker_id...) and exc (the traceback) when there is one."""
+    task, worker_id...) and exc (the traceback) when there is one. Control characters are
+    escaped (``\\n``, ``\\u001b``, ``\\u009b``): the line is valid JSON that also prints
+    safely in a terminal."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -372,7 +427,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return json.dumps(out, default=str, ensure_ascii=False).translate(_JSON_ESCAPES)
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -443,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         code = 1
     except Exception:
-        log.critical("the runner failed:\n%s", traceback.format_exc().rstrip())
+        log.critical("the runner failed", exc_info=True)
         code = 1
     finally:
         if health is not None:
@@ -451,10 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if worker.threads_busy:
         # sync handlers abandoned at shutdown still run; do not wait for their threads
         log.warning("exiting while abandoned sync handlers still run in their threads")
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        _exit_now(code)
     return code
 
 
@@ -463,23 +515,72 @@ async def _run(worker: Worker, health_file: str | None = None) -> int:
     the first SIGTERM/SIGINT asks for a graceful shutdown, the second for a forceful one."""
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT)
+    handler = _SignalHandler(worker)
     for sig in signals:
-        loop.add_signal_handler(sig, _on_signal, worker, sig)
+        loop.add_signal_handler(sig, handler, sig)
     beat = None
     if health_file:
         from ._health import heartbeat_file
 
         beat = asyncio.create_task(heartbeat_file(worker, health_file))
     try:
-        return await worker.run()
+        status = await worker.run()
     finally:
         if beat is not None:
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)
         for sig in signals:
             loop.remove_signal_handler(sig)
+    if worker.abandoned_handlers:
+        # asyncio.run would wait for ever at its exit for handlers that ignore cancellation
+        log.warning("exiting while %d abandoned async handler(s) still run",
+                    worker.abandoned_handlers, extra={"worker_id": worker.worker_id})
+        _exit_now(status)
+    return status
 
 
-def _on_signal(worker: Worker, sig: signal.Signals) -> None:
-    log.info("received %s", sig.name, extra={"worker_id": worker.worker_id})
-    worker.request_shutdown()
+class _SignalHandler:
+    """SIGTERM/SIGINT: the first asks for a graceful shutdown, bounded by the shutdown
+    timeout plus ``FINAL_REPORT_GRACE``; the second for a forceful one, bounded by
+    ``FORCED_STOP_GRACE``. Past its bound (plus a margin) the process exits with status 1,
+    whatever still runs: a timer thread sees to it even when the event loop is stuck."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.count = 0
+
+    def __call__(self, sig: signal.Signals) -> None:
+        self.count += 1
+        worker = self.worker
+        extra = {"worker_id": worker.worker_id}
+        if self.count == 1:
+            log.info("received %s", sig.name, extra=extra)
+            worker.request_shutdown()
+            _exit_after(worker.shutdown_grace + FINAL_REPORT_GRACE + _EXIT_MARGIN)
+        else:
+            log.warning("received %s again: stopping now", sig.name, extra=extra)
+            worker.request_shutdown(force=True)
+            _exit_after(FORCED_STOP_GRACE + _EXIT_MARGIN)
+
+
+#: Seconds past a shutdown's bound after which the process exits whatever still runs.
+_EXIT_MARGIN = 2.0
+
+
+def _exit_after(seconds: float) -> None:
+    def expire() -> None:
+        log.error("the runner did not stop within %g s; exiting now (status 1)", seconds)
+        _exit_now(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.name = "gw-exit-timer"
+    timer.start()
+
+
+def _exit_now(status: int) -> None:
+    """Exit at once (no waiting for threads or tasks), after flushing the logs."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -5,15 +5,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Coroutine, Iterable, Mapping, MutableMapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._job import Job
 
 if TYPE_CHECKING:
     from ._enqueue import JobSpec
-    from ._worker import Worker
+
+T = TypeVar("T")
+
+
+class JobHost(Protocol):
+    """What a :class:`JobContext` needs of the worker running its job."""
+
+    worker_id: str
+    abort_reason: str | None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    async def helper_add_job(self, identifier: str, payload: Any = None, **options: Any) -> Job:
+        ...
+
+    async def helper_add_jobs(
+        self, specs: Iterable[JobSpec | Mapping[str, Any]], *, job_key_preserve_run_at: bool
+    ) -> list[Job]: ...
+
+    def run_from_thread(self, coro: Coroutine[Any, Any, T]) -> T: ...
 
 job_logger = logging.getLogger("gw_runner.job")
 
@@ -95,7 +115,7 @@ class JobContext:
 
     __slots__ = ("_abort", "_logger", "_worker", "job", "worker_id")
 
-    def __init__(self, job: Job, worker: Worker) -> None:
+    def __init__(self, job: Job, worker: JobHost) -> None:
         self.job = job
         self.worker_id = worker.worker_id
         self._worker = worker

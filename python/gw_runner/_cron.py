@@ -23,26 +23,18 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
 from . import _sql
-from ._db import backoff_delay
+from ._db import ChannelLike, backoff_delay
+from ._text import first_line
 from .errors import ConfigurationError, CrontabError, GraphileWorkerError
 
 log = logging.getLogger("gw_runner.cron")
 
 T = TypeVar("T")
-
-
-class _Channel(Protocol):
-    async def run(
-        self,
-        op: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
-        *,
-        deadline: float | None = None,
-    ) -> T: ...
 
 
 class CronScheduler:
@@ -58,7 +50,7 @@ class CronScheduler:
         path: str,
         *,
         worker_id: str,
-        channel: Callable[[], _Channel],
+        channel: Callable[[], ChannelLike],
         task_names: Sequence[str],
     ) -> None:
         self.path = path
@@ -142,7 +134,7 @@ class CronScheduler:
                 log.error(
                     "cron: scheduling failed (%s); retrying in %.1f s; minutes missed "
                     "meanwhile are scheduled then",
-                    str(e).strip().split("\n", 1)[0] or type(e).__name__, delay,
+                    first_line(e), delay,
                     extra=self._extra,
                 )
                 await asyncio.sleep(delay)
@@ -172,7 +164,8 @@ class CronScheduler:
         params = (self.text, since)
 
         async def op(conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...]:
-            cur = await conn.execute(_sql.SCHEDULE_CRONTAB, params)
+            # binary: the times come back the same whatever the session's DateStyle
+            cur = await conn.execute(_sql.SCHEDULE_CRONTAB, params, binary=True)
             row = await cur.fetchone()
             assert row is not None  # an aggregate always returns a row
             return tuple(row)

@@ -9,13 +9,16 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import psycopg
+from psycopg import pq
 from psycopg.adapt import Buffer, Loader
 from psycopg.conninfo import conninfo_to_dict
 
+from ._aio import Backoff
 from ._job import Job
+from ._text import first_line
 from .errors import DatabaseError, error_from_psycopg
 
 log = logging.getLogger("gw_runner.db")
@@ -33,9 +36,9 @@ FATAL_CONNECT_STATES = frozenset({"28000", "28P01", "3D000", "42501"})
 
 #: The same, recognised by message when libpq reports no SQLSTATE for a failed connection.
 _FATAL_CONNECT_MESSAGES = re.compile(
-    r"database \".*\" does not exist|role \".*\" does not exist|password authentication "
-    r"failed|no pg_hba\.conf entry|permission denied for database|invalid connection option"
-    r"|invalid URI|missing \"=\" after"
+    r"database \".*\" does not exist|role \".*\" does not exist|authentication failed"
+    r"|no pg_hba\.conf entry|permission denied for database|invalid connection option"
+    r"|invalid URI|missing \"=\" after|is not permitted to log in|invalid sslmode"
 )
 
 BACKOFF_BASE = 0.2
@@ -94,6 +97,29 @@ def connect_kwargs(
     return kwargs
 
 
+class ChannelLike(Protocol):
+    """What the stages use of a channel: :class:`Channel` (a connection of the worker's own)
+    or :class:`gw_runner._pool.PoolChannel` (connections borrowed from a caller's pool)."""
+
+    name: str
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def connect(self, *, deadline: float | None = None) -> Any: ...
+
+    async def run(
+        self,
+        op: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+        *,
+        deadline: float | None = None,
+    ) -> T: ...
+
+    def interrupt(self, max_delay: float = 1.0) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class Channel:
     """One connection of the runner, reopened with backoff whenever it is lost.
 
@@ -123,28 +149,22 @@ class Channel:
         self._stopped = stopped
         self._failures = 0
         self._lock = asyncio.Lock()
-        self._interrupt = asyncio.Event()
-        self.max_delay = BACKOFF_CAP
+        self._backoff = Backoff(BACKOFF_CAP)
 
     def interrupt(self, max_delay: float = 1.0) -> None:
         """Cut a backoff sleep short and keep later ones under ``max_delay`` (shutdown)."""
-        self.max_delay = max_delay
-        self._interrupt.set()
-
-    async def _sleep(self, delay: float) -> None:
-        if self._interrupt.is_set():
-            self._interrupt.clear()
-            return
-        try:
-            async with asyncio.timeout(delay):
-                await self._interrupt.wait()
-        except TimeoutError:
-            pass
-        self._interrupt.clear()
+        self._backoff.interrupt(max_delay)
 
     @property
     def conn(self) -> psycopg.AsyncConnection[Any] | None:
         return self._conn
+
+    @property
+    def connected(self) -> bool:
+        """The connection is open (as far as the client knows: a lost one shows at its
+        next use)."""
+        conn = self._conn
+        return conn is not None and not conn.closed and not conn.broken
 
     async def connect(self, *, deadline: float | None = None) -> psycopg.AsyncConnection[Any]:
         """Open the connection, retrying with backoff; raises on fatal errors (bad password,
@@ -165,19 +185,19 @@ class Channel:
                 if is_fatal_connect_error(e) or not isinstance(e, psycopg.OperationalError):
                     raise error_from_psycopg(e) from e
                 self._failures += 1
-                delay = backoff_delay(self._failures, cap=self.max_delay)
+                delay = backoff_delay(self._failures, cap=self._backoff.max_delay)
                 if deadline is not None and time.monotonic() + delay > deadline:
                     raise DatabaseError(
-                        f"cannot connect ({self.name}): {_first_line(e)}"
+                        f"cannot connect ({self.name}): {first_line(e)}"
                     ) from e
                 if self._stopped():
                     raise DatabaseError(f"stopped while reconnecting ({self.name})") from e
                 log.warning(
                     "connection %s: cannot connect (%s); retrying in %.1f s (attempt %d)",
-                    self.name, _first_line(e), delay, self._failures,
+                    self.name, first_line(e), delay, self._failures,
                     extra={"worker_id": self._worker_id},
                 )
-                await self._sleep(delay)
+                await self._backoff.sleep(delay)
                 continue
             if self._failures:
                 log.warning(
@@ -212,8 +232,8 @@ class Channel:
                     self._failures += 1
                     await self.close()
                     await wait_after_lost_connection(
-                        e, name=self.name, failures=self._failures, max_delay=self.max_delay,
-                        deadline=deadline, stopped=self._stopped, sleep=self._sleep,
+                        e, name=self.name, failures=self._failures, backoff=self._backoff,
+                        deadline=deadline, stopped=self._stopped,
                         worker_id=self._worker_id, next_step="reconnecting",
                     )
                     continue
@@ -228,30 +248,42 @@ class Channel:
                 pass
 
 
+def count_op(
+    statement: str, params: tuple[Any, ...] | None = None
+) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[int]]:
+    """An operation for :meth:`Channel.run` that runs ``statement`` and returns the integer
+    it selects (0 for null): ``return_jobs``, ``return_unheld_jobs``, ``reset_locked``."""
+    async def op(conn: psycopg.AsyncConnection[Any]) -> int:
+        cur = await conn.execute(statement, params)
+        row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    return op
+
+
 async def wait_after_lost_connection(
     error: psycopg.Error,
     *,
     name: str,
     failures: int,
-    max_delay: float,
+    backoff: Backoff,
     deadline: float | None,
     stopped: Callable[[], bool],
-    sleep: Callable[[float], Awaitable[None]],
     worker_id: str | None,
     next_step: str,
 ) -> None:
     """After a lost connection: wait the capped, jittered backoff of this failure, saying so in
     the log, or raise DatabaseError when the deadline would pass or the worker is stopping.
     Shared by the worker's own channels and the channels on a caller's pool."""
-    delay = backoff_delay(failures, cap=max_delay)
+    delay = backoff_delay(failures, cap=backoff.max_delay)
     if (deadline is not None and time.monotonic() + delay > deadline) or stopped():
-        raise DatabaseError(f"connection {name} lost: {_first_line(error)}") from error
+        raise DatabaseError(f"connection {name} lost: {first_line(error)}") from error
     log.warning(
         "connection %s lost (%s); %s in %.1f s (attempt %d)",
-        name, _first_line(error), next_step, delay, failures,
+        name, first_line(error), next_step, delay, failures,
         extra={"worker_id": worker_id},
     )
-    await sleep(delay)
+    await backoff.sleep(delay)
 
 
 async def wait_before_transient_retry(error: psycopg.Error, attempts: int) -> int:
@@ -264,38 +296,132 @@ async def wait_before_transient_retry(error: psycopg.Error, attempts: int) -> in
     raise error_from_psycopg(error) from error
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().split("\n", 1)[0]
-    return text or type(exc).__name__
-
-
 _JSON_OID = 114
 _JSONB_OID = 3802
 _raw_decode = json.JSONDecoder().raw_decode
 
 
+def _load_json_text(text: str) -> Any:
+    try:
+        return _raw_decode(text)[0]
+    except ValueError:
+        return json.loads(text)
+
+
 class _ClaimJsonLoader(Loader):
-    """Loads the payload and flags of claimed jobs. The server has checked the text is JSON,
-    so the decoder's scanner is called directly; ``json.loads`` (which psycopg's own loader
-    calls, after guessing the encoding) is only needed for text that starts with white space
-    (a ``json`` value keeps the text as it was enqueued). Several times faster for the small
-    payloads most jobs have."""
+    """Loads the payload (``json``) and flags (``jsonb``) of claimed jobs, sent in binary:
+    the text of a ``json`` value, a version byte and the text of a ``jsonb`` value. The server
+    has checked the text is JSON, so the decoder's scanner is called directly; ``json.loads``
+    (which psycopg's own loader calls, after guessing the encoding) is only needed for text
+    that starts with white space (a ``json`` value keeps the text as it was enqueued).
+    Several times faster for the small payloads most jobs have."""
+
+    format = pq.Format.BINARY
 
     def load(self, data: Buffer) -> Any:
-        text = str(data, "utf-8")
-        try:
-            return _raw_decode(text)[0]
-        except ValueError:
-            return json.loads(text)
+        return _load_json_text(str(data, "utf-8"))
+
+
+class _ClaimJsonbLoader(Loader):
+    format = pq.Format.BINARY
+
+    def load(self, data: Buffer) -> Any:
+        return _load_json_text(str(bytes(data)[1:], "utf-8"))
 
 
 def claim_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
-    """A cursor for ``_sql.GET_JOBS`` with the fast JSON loader (registered on the cursor
-    only: the connection may be the caller's, from their pool)."""
-    cur = conn.cursor()
+    """A cursor for ``_sql.GET_JOBS``: binary rows (which no session setting such as DateStyle
+    changes) with the fast JSON loaders (registered on the cursor only: the connection may
+    be the caller's, from their pool)."""
+    cur = conn.cursor(binary=True)
     cur.adapters.register_loader(_JSON_OID, _ClaimJsonLoader)
-    cur.adapters.register_loader(_JSONB_OID, _ClaimJsonLoader)
+    cur.adapters.register_loader(_JSONB_OID, _ClaimJsonbLoader)
     return cur
+
+
+class UndecodableRow:
+    """A claimed row that the runner cannot turn into a :class:`Job` (a date outside Python's
+    range, JSON nested too deeply, ...): written by hand or by another client. Its job is
+    failed for good: retrying cannot help. ``job`` holds the columns that could be read
+    (None for the others)."""
+
+    __slots__ = ("job", "problem")
+
+    def __init__(self, job: Job, problem: str) -> None:
+        self.job = job
+        self.problem = problem
+
+    @property
+    def message(self) -> str:
+        return (f"the runner cannot decode this job's row ({self.problem}); retrying cannot "
+                "help: correct the row or remove the job")
+
+
+async def read_claimed(
+    cur: psycopg.AsyncCursor[Any],
+) -> tuple[list[Job], list[UndecodableRow]]:
+    """The jobs of a ``_sql.GET_JOBS`` cursor, and the rows that cannot be read (each row is
+    read on its own only when the whole batch fails: the fast path stays one call)."""
+    try:
+        return [job_from_claim_row(r) for r in await cur.fetchall()], []
+    except Exception:  # a loader failed on some row: read them one by one
+        pass
+    jobs: list[Job] = []
+    bad: list[UndecodableRow] = []
+    for values, problems in await _rows_one_by_one(cur):
+        job = job_from_claim_row(values)
+        if problems:
+            bad.append(UndecodableRow(job, "; ".join(problems)))
+        else:
+            jobs.append(job)
+    return jobs, bad
+
+
+async def fetchall_lenient(cur: psycopg.AsyncCursor[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``cur``, with None for the values that cannot be loaded (a time outside
+    Python's range in a row written by hand, say): for results that are only logged."""
+    try:
+        return await cur.fetchall()
+    except Exception:
+        return [values for values, _ in await _rows_one_by_one(cur)]
+
+
+async def _rows_one_by_one(
+    cur: psycopg.AsyncCursor[Any],
+) -> list[tuple[tuple[Any, ...], list[str]]]:
+    """Each row of the result, loaded on its own; when a row fails, each of its values on
+    its own: (values with None for those that failed, what failed)."""
+    res = cur.pgresult
+    assert res is not None
+    out: list[tuple[tuple[Any, ...], list[str]]] = []
+    for i in range(res.ntuples):
+        await cur.scroll(i, "absolute")
+        try:
+            row = await cur.fetchone()
+            assert row is not None
+            out.append((tuple(row), []))
+            continue
+        except Exception:
+            pass
+        values: list[Any] = []
+        problems: list[str] = []
+        for col in range(res.nfields):
+            raw = res.get_value(i, col)
+            loader = cur.adapters.get_loader(res.ftype(col), pq.Format(res.fformat(col)))
+            try:
+                if raw is None:
+                    values.append(None)
+                    continue
+                if loader is None:
+                    raise TypeError(f"no loader for type oid {res.ftype(col)}")
+                values.append(loader(res.ftype(col), cur).load(raw))
+            except Exception as e:
+                values.append(None)
+                why = ("JSON nested too deeply for Python" if isinstance(e, RecursionError)
+                       else first_line(e))
+                problems.append(f"{(res.fname(col) or b'?').decode()}: {why}")
+        out.append((tuple(values), problems or ["unknown"]))
+    return out
 
 
 def job_from_claim_row(row: tuple[Any, ...]) -> Job:

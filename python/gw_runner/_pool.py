@@ -21,7 +21,13 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from ._db import is_connection_error, wait_after_lost_connection, wait_before_transient_retry
+from ._aio import Backoff
+from ._db import (
+    BACKOFF_CAP,
+    is_connection_error,
+    wait_after_lost_connection,
+    wait_before_transient_retry,
+)
 from .errors import DatabaseError, error_from_psycopg
 
 log = logging.getLogger("gw_runner.db")
@@ -84,25 +90,12 @@ class PoolChannel:
         self._stopped = stopped
         self._failures = 0
         self._lock = asyncio.Lock()
-        self._interrupt = asyncio.Event()
-        self.max_delay = 30.0
+        self._backoff = Backoff(BACKOFF_CAP)
         self.connected = False
 
     def interrupt(self, max_delay: float = 1.0) -> None:
         """Cut a backoff sleep short and keep later ones under ``max_delay`` (shutdown)."""
-        self.max_delay = max_delay
-        self._interrupt.set()
-
-    async def _sleep(self, delay: float) -> None:
-        if self._interrupt.is_set():
-            self._interrupt.clear()
-            return
-        try:
-            async with asyncio.timeout(delay):
-                await self._interrupt.wait()
-        except TimeoutError:
-            pass
-        self._interrupt.clear()
+        self._backoff.interrupt(max_delay)
 
     async def connect(self, *, deadline: float | None = None) -> None:
         """Check that the pool hands out a working connection (raises DatabaseError if not).
@@ -113,12 +106,9 @@ class PoolChannel:
                 "first (await pool.open() or `async with pool`)"
             )
 
-        async def ping(conn: psycopg.AsyncConnection[Any]) -> None:
-            return None
-
         try:
-            async with self._pool.connection() as conn:
-                await ping(conn)
+            async with self._pool.connection():
+                pass  # borrowing one proves the pool hands out connections
         except psycopg.Error as e:
             raise error_from_psycopg(e) from e
         self.connected = True
@@ -149,8 +139,8 @@ class PoolChannel:
                         self._failures += 1
                         await wait_after_lost_connection(
                             e, name=f"{self.name} (pool)", failures=self._failures,
-                            max_delay=self.max_delay, deadline=deadline, stopped=self._stopped,
-                            sleep=self._sleep, worker_id=self._worker_id, next_step="retrying",
+                            backoff=self._backoff, deadline=deadline, stopped=self._stopped,
+                            worker_id=self._worker_id, next_step="retrying",
                         )
                         continue
                     transient = await wait_before_transient_retry(e, transient)
@@ -167,8 +157,3 @@ class PoolChannel:
     async def close(self) -> None:
         """Nothing to close: the pool is the caller's."""
         self.connected = False
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().split("\n", 1)[0]
-    return text or type(exc).__name__

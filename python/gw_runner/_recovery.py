@@ -35,13 +35,15 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
 from . import _sql
-from ._db import backoff_delay
+from ._aio import wait_event
+from ._db import ChannelLike, backoff_delay, fetchall_lenient
 from ._settings import WorkerSettings
+from ._text import first_line, fmt_time
 from .errors import DatabaseError
 
 log = logging.getLogger("gw_runner.recovery")
@@ -53,15 +55,6 @@ SWEEP_GRACE_CAP = 60.0
 #: SQLSTATEs after which recovery is switched off instead of failing the runner: the
 #: installed SQL has no recovery functions (older version), or this role may not call them.
 _UNAVAILABLE_STATES = frozenset({"42883", "42501"})
-
-
-class _Channel(Protocol):
-    async def run(
-        self,
-        op: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
-        *,
-        deadline: float | None = None,
-    ) -> T: ...
 
 
 class Recovery:
@@ -79,8 +72,8 @@ class Recovery:
         worker_id: str,
         settings: WorkerSettings,
         *,
-        beat_channel: Callable[[], _Channel],
-        control_channel: Callable[[], _Channel],
+        beat_channel: Callable[[], ChannelLike],
+        control_channel: Callable[[], ChannelLike],
         on_swept: Callable[[], Awaitable[None]],
         on_recovered: Callable[[str, int, datetime | None], None] | None = None,
         info: dict[str, Any] | None = None,
@@ -205,7 +198,7 @@ class Recovery:
                 wait = min(self._next_beat, self._next_sweep) - now
                 woken = False
                 if wait > 0:
-                    woken = await _wait_event(self._wake, wait)
+                    woken = await wait_event(self._wake, wait)
                 self._wake.clear()
                 now = time.monotonic()
                 sweep_due = now >= self._next_sweep
@@ -215,6 +208,10 @@ class Recovery:
                 if not ok:
                     delay = min(s.heartbeat_interval, backoff_delay(self._failures))
                     self._next_beat = time.monotonic() + delay
+                    # a sweep follows a successful heartbeat: a due sweep waits for the next
+                    # beat too (it did not, and the loop spun without a pause while the
+                    # database was out of reach)
+                    self._next_sweep = max(self._next_sweep, self._next_beat)
                     continue
                 self._next_beat = time.monotonic() + s.heartbeat_interval
                 if sweep_due:
@@ -259,7 +256,7 @@ class Recovery:
             log.error(
                 "heartbeat failed (%s); retrying; the last heartbeat reached the database "
                 "%.1f s ago, this worker counts as lost after %g s (attempt %d)",
-                str(e).strip().split("\n", 1)[0] or type(e).__name__, since, s.stale_after,
+                first_line(e), since, s.stale_after,
                 self._failures, extra=self._extra,
             )
             return False
@@ -353,7 +350,7 @@ class Recovery:
             log.warning(
                 "recovered %d job(s) of lost worker %s (last heartbeat %s); they will be "
                 "retried (the crashed attempt counts)",
-                recovered or 0, worker_id, _fmt_time(last_heartbeat_at),
+                recovered or 0, worker_id, fmt_time(last_heartbeat_at),
                 extra={**self._extra, "lost_worker_id": worker_id, "recovered": recovered},
             )
             if self._on_recovered is not None:
@@ -373,9 +370,10 @@ class Recovery:
         self, conn: psycopg.AsyncConnection[Any]
     ) -> list[tuple[Any, ...]]:
         cur = await conn.execute(
-            _sql.RECOVER_STALE_WORKERS, (timedelta(seconds=self.settings.recovery_delay),)
+            _sql.RECOVER_STALE_WORKERS, (timedelta(seconds=self.settings.recovery_delay),),
+            binary=True,  # times come back the same whatever the session's DateStyle
         )
-        return await cur.fetchall()
+        return await fetchall_lenient(cur)
 
     # -- stopping --------------------------------------------------------------------------
 
@@ -408,20 +406,3 @@ class Recovery:
             return
         self.registered = False
         log.debug("deregistered", extra=self._extra)
-
-
-async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
-    if event.is_set():
-        return True
-    try:
-        async with asyncio.timeout(timeout):
-            await event.wait()
-    except TimeoutError:
-        return event.is_set()
-    return True
-
-
-def _fmt_time(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="milliseconds")
-    return str(value)

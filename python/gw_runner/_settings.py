@@ -21,6 +21,13 @@ DEFAULT_SWEEP_INTERVAL = 60.0
 DEFAULT_RECOVERY_DELAY = 0.0
 MAX_BATCH_SIZE = 10_000  # get_jobs refuses more
 
+# The health endpoint (HealthServer, the CLI's --health-*): loopback unless asked otherwise
+# (containers pass --health-host 0.0.0.0); a client has HEALTH_REQUEST_TIMEOUT seconds to send
+# its request and read the answer; at most HEALTH_MAX_CONNECTIONS are open at once.
+DEFAULT_HEALTH_HOST = "127.0.0.1"
+HEALTH_REQUEST_TIMEOUT = 5.0
+HEALTH_MAX_CONNECTIONS = 16
+
 
 def make_worker_id() -> str:
     """``gw-<host>-<pid>-<random hex>``, at most 128 characters (the column limit)."""

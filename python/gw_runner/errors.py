@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "MAX_RETRY_DELAY",
     "SQLSTATE_ERRORS",
     "ArgumentMissing",
     "ArgumentOutOfRange",
@@ -21,6 +22,7 @@ __all__ = [
     "ConfigurationError",
     "CrontabError",
     "DatabaseError",
+    "DuplicateJobKey",
     "ExtensionMissing",
     "GraphileWorkerError",
     "InvalidJobKeyMode",
@@ -30,7 +32,9 @@ __all__ = [
     "NumericOutOfRange",
     "PermanentFailure",
     "RetryLater",
+    "RunAtOutOfRange",
     "TaskFileError",
+    "UnsupportedPayload",
     "WaitTimeout",
     "error_from_psycopg",
 ]
@@ -75,10 +79,27 @@ class RetryLater(GraphileWorkerError):
     """
 
     def __init__(self, delay: float, message: str | None = None) -> None:
-        if not delay >= 0:  # also rejects NaN
-            raise ValueError(f"RetryLater delay must be >= 0 seconds, got {delay!r}")
+        problem = retry_delay_problem(delay)
+        if problem is not None:
+            raise ValueError(f"RetryLater: {problem}")
         super().__init__(message or f"retry requested in {delay:g} s")
         self.delay = float(delay)
+
+
+#: The longest delay :class:`RetryLater` accepts, in seconds (10 years): ``report_jobs``
+#: refuses a longer ``retry_delay`` (GWA03).
+MAX_RETRY_DELAY = 315_360_000
+
+
+def retry_delay_problem(delay: object) -> str | None:
+    """What is wrong with a retry delay (None when it is a number of seconds from 0 to
+    :data:`MAX_RETRY_DELAY`)."""
+    if isinstance(delay, bool) or not isinstance(delay, int | float):
+        return f"the retry delay must be a number of seconds, got {type(delay).__name__}"
+    if not 0 <= delay <= MAX_RETRY_DELAY:  # also rejects NaN and infinities
+        return (f"the retry delay must be between 0 and {MAX_RETRY_DELAY} seconds "
+                f"(10 years), got {delay!r}")
+    return None
 
 
 # --- errors from SQL, by SQLSTATE -----------------------------------------------------------
@@ -133,6 +154,20 @@ class NullValueNotAllowed(DatabaseError):
     """A list argument contained a null element, e.g. in ``flags`` (22004)."""
 
 
+class RunAtOutOfRange(DatabaseError):
+    """``run_at`` is infinite or outside 0001-01-02 .. 9999-12-30 UTC, the times a runner can
+    read back as a ``datetime`` in any time zone (GWE01)."""
+
+
+class DuplicateJobKey(DatabaseError):
+    """One ``add_jobs`` call has the same job key in two specs (GWE02)."""
+
+
+class UnsupportedPayload(DatabaseError):
+    """A payload is JSON that PostgreSQL's jsonb cannot hold: ``\\u0000`` or an unpaired
+    surrogate in a string, or a number beyond the numeric type (GWE03)."""
+
+
 class ArgumentMissing(DatabaseError):
     """A required argument of a SQL function was null or missing (GWA01)."""
 
@@ -165,6 +200,9 @@ SQLSTATE_ERRORS: dict[str, type[DatabaseError]] = {
     "22003": NumericOutOfRange,
     "23502": NotNullViolation,
     "22004": NullValueNotAllowed,
+    "GWE01": RunAtOutOfRange,
+    "GWE02": DuplicateJobKey,
+    "GWE03": UnsupportedPayload,
     "GWA01": ArgumentMissing,
     "GWA02": ArgumentOutOfRange,
     "GWA03": MalformedDocument,

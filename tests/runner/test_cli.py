@@ -1,11 +1,18 @@
 """The command line: usage errors and task-file errors exit 2 with a clear message; a
-database without the extension is a runtime failure (exit 1)."""
+database without the extension is a runtime failure (exit 1); the log formats escape what
+job data can put in messages and tracebacks."""
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+import sys
 from pathlib import Path
 
 import pytest
+
+from gw_runner._cli import JsonFormatter, TextFormatter
 
 HERE = Path(__file__).resolve().parent
 BAD = HERE / "bad_tasks"
@@ -24,6 +31,7 @@ def test_help_lists_every_option_with_its_environment_variable(cli):
         ("--batch-size", "GW_RUNNER_BATCH_SIZE"),
         ("--shutdown-timeout", "GW_RUNNER_SHUTDOWN_TIMEOUT"),
         ("--local-queue-ttl", "GW_RUNNER_LOCAL_QUEUE_TTL"),
+        ("--health-port", "GW_RUNNER_HEALTH_PORT"), ("--health-host", "GW_RUNNER_HEALTH_HOST"),
     ]:
         assert option in text
         assert f"[env {env}]" in text
@@ -131,3 +139,80 @@ def test_unknown_database_is_a_runtime_failure_not_a_retry_loop(cli, dsn):
     result = cli(GOOD, "-c", other, "--once", env={"GW_TEST_DSN": dsn}, timeout=60)
     assert result.returncode == 1, result.stderr
     assert "does not exist" in result.stderr
+
+
+# --- log injection (issue 19): job data in messages and tracebacks -----------------------------
+
+# what an exception that quotes a payload can carry: a forged record, terminal escapes (CSI as
+# ESC [ and as the C1 byte), a carriage return, a Unicode line separator, a bidi override
+HOSTILE = "bad \x1b[31mred\x1b[0m\n2026-01-01 INFO fake\r\x9b2J\u2028sep\u202eevil"
+ESCAPED = "bad \\x1b[31mred\\x1b[0m\\n2026-01-01 INFO fake\\r\\x9b2J\\u2028sep\\u202eevil"
+RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _record(name: str = "gw_runner.worker", **extra: object) -> logging.LogRecord:
+    try:
+        raise ValueError(f"payload {HOSTILE}")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(name, logging.ERROR, __file__, 1, "job %d failed: %s",
+                               (7, f"ValueError: payload {HOSTILE}"), exc_info)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_text_log_escapes_control_characters_in_messages_and_tracebacks():
+    text = TextFormatter().format(_record())
+    first, *traceback = text.split("\n")
+    assert RECORD.match(first), first
+    assert first.endswith(f"gw_runner.worker: job 7 failed: ValueError: payload {ESCAPED}")
+    assert UNSAFE.search(text) is None, repr(text)
+    # the traceback stays readable, on lines of its own, each indented: none passes for a
+    # record (the forged one included)
+    assert traceback[0] == "    Traceback (most recent call last):"
+    assert all(line.startswith("    ") for line in traceback), traceback
+    assert "    ValueError: payload bad \\x1b[31mred\\x1b[0m" in traceback
+    assert "    2026-01-01 INFO fake\\r\\x9b2J\\u2028sep\\u202eevil" in traceback
+    # the job tag of job records is escaped too
+    job = TextFormatter().format(_record("gw_runner.job", job_id=7, task="t\x1b]0;x\x07"))
+    assert "[job 7 t\\x1b]0;x\\x07] job 7 failed" in job.split("\n")[0]
+    assert UNSAFE.search(job) is None
+
+
+def test_json_log_escapes_control_characters_and_keeps_the_text():
+    line = JsonFormatter().format(_record(job_id=7))
+    assert "\n" not in line and UNSAFE.search(line) is None, repr(line)
+    out = json.loads(line)
+    assert out["message"] == f"job 7 failed: ValueError: payload {HOSTILE}"
+    assert out["exc"].endswith(f"ValueError: payload {HOSTILE}")
+    assert out["job_id"] == 7 and out["level"] == "error"
+
+
+def test_text_log_of_a_real_runner_shows_hostile_error_messages_escaped(start_runner, db,
+                                                                          tmp_path):
+    """A handler's exception quotes its payload: the runner's text log shows one record line
+    with escapes and an indented traceback, no raw escape codes and no forged record."""
+    tasks = tmp_path / "leaky.py"
+    tasks.write_text(
+        "from gw_runner import task\n\n\n"
+        "@task\ndef leak(payload, ctx):\n"
+        "    raise ValueError(f\"cannot parse {payload['text']}\")\n"
+    )
+    db.execute("select graphile_worker.add_job('leak', %s, max_attempts => 1)",
+               (json.dumps({"text": HOSTILE}),))
+    runner = start_runner(str(tasks))
+    runner.wait_for_log("failed permanently")
+    runner.signal()
+    assert runner.wait() == 0, runner.log
+    raw = runner.log_path.read_bytes()
+    assert b"\x1b" not in raw and b"\r" not in raw, raw
+    text = raw.decode()
+    assert UNSAFE.search(text) is None, text
+    lines = text.splitlines()
+    assert all(RECORD.match(line) or line.startswith("    ") for line in lines), text
+    failed = [line for line in lines if "failed permanently" in line]
+    assert len(failed) == 1 and RECORD.match(failed[0]), text
+    assert "cannot parse bad \\x1b[31mred\\x1b[0m" in failed[0]
+    assert not any(line.startswith("2026-01-01 INFO fake") for line in lines), text
+    assert "    ValueError: cannot parse bad \\x1b[31mred\\x1b[0m" in lines  # the traceback

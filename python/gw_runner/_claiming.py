@@ -1,0 +1,427 @@
+"""The claiming stage: jobs come out of the database in batches into a local queue.
+
+The fetch loop claims with ``get_jobs`` whenever the local queue runs low. When a claim gets
+less than it asked for, it sleeps until something may be runnable: a ``jobs:insert`` NOTIFY,
+outcomes reported (a named queue may be free again), the next scheduled job's due time
+(``next_job_due_at``) or the poll interval. When claims cannot keep up (a full claim comes
+back to a queue already below its low-water mark), the next claim is sent before this one's
+rows are read, so the server claims while the runner reads; the queue then holds at most two
+batches.
+
+The stage owns the local queue and the ids of every job this worker holds (claimed, not yet
+reported or returned), and gives jobs back: ``return_jobs`` for unstarted ones (shutdown,
+queue TTL, a sweep that declared this worker lost) and ``return_unheld_jobs`` after a claim
+whose result may have been lost with its connection. Rows it cannot decode go to
+``on_undecodable``; slots take jobs with :meth:`Claimer.take`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from . import _sql
+from ._aio import wait_event
+from ._db import (
+    ChannelLike,
+    UndecodableRow,
+    claim_cursor,
+    count_op,
+    fetchall_lenient,
+    read_claimed,
+)
+from ._hooks import HookDispatcher, JobsReturned
+from ._job import Job
+from ._record import JobRun
+from ._settings import WorkerSettings
+from .errors import DatabaseError
+
+log = logging.getLogger("gw_runner.worker")
+
+ClaimOp = Callable[[psycopg.AsyncConnection[Any]], Awaitable[psycopg.AsyncCursor[Any]]]
+
+
+class Claimer:
+    """Claims jobs into the local queue (see the module docstring).
+
+    - ``claim_channel`` claims (and asks for due times); ``return_channel`` gives jobs back;
+    - ``stopping()``: the worker is shutting down; ``deadline()``: until when, at shutdown,
+      jobs may still be given back;
+    - ``idle()``: no job runs and no outcome waits to be reported (``once`` ends then);
+      ``on_drained()``: with ``once``, nothing runnable is left;
+    - ``on_undecodable(rows)``: claimed rows that cannot be read (their jobs must fail).
+    """
+
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        task_names: list[str],
+        settings: WorkerSettings,
+        claim_channel: ChannelLike,
+        return_channel: ChannelLike,
+        hooks: HookDispatcher,
+        stopping: Callable[[], bool],
+        deadline: Callable[[], float | None],
+        idle: Callable[[], bool],
+        on_drained: Callable[[], None],
+        on_undecodable: Callable[[list[UndecodableRow]], None],
+    ) -> None:
+        self.worker_id = worker_id
+        self.settings = settings
+        self._task_names = task_names
+        self._forbidden = list(settings.forbidden_flags) if settings.forbidden_flags else None
+        self.batch_size = settings.effective_batch_size
+        self._low_water = max(settings.concurrency, self.batch_size // 2)
+        self._queue_cap = self.batch_size + self.batch_size // 2
+        self._claim = claim_channel
+        self._return = return_channel
+        self._hooks = hooks
+        self._stopping = stopping
+        self._deadline = deadline
+        self._idle = idle
+        self._on_drained = on_drained
+        self._on_undecodable = on_undecodable
+        self._extra = {"worker_id": worker_id}
+        #: claimed jobs waiting for a slot, oldest first
+        self.queue: deque[JobRun] = deque()
+        #: idle slots waiting for a job
+        self._waiters: deque[asyncio.Future[JobRun | None]] = deque()
+        #: jobs handed to an idle slot and not started yet
+        self.handoffs = 0
+        #: ids of every job this worker claimed and has not reported or returned
+        self.held: set[int] = set()
+        #: a claim was retried on a new connection: its first attempt may have committed
+        #: without its rows reaching us (see return_unheld)
+        self.claim_unsure = False
+        self._can_return_unheld = True
+        self.pulse = asyncio.Event()  # something may be runnable: claim now
+        self._demand = asyncio.Event()  # the local queue runs low
+        self.due_stale = True  # ask next_job_due_at again before the next idle sleep
+        self._due_at: float | None = None  # loop time of the next scheduled job, if known
+        #: jobs could not be given back (the worker exits with status 1)
+        self.gave_up = False
+
+    # -- for the other stages -------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something may be runnable: claim now."""
+        self.pulse.set()
+
+    def on_notify(self, payload: str) -> None:
+        """A ``jobs:insert`` notification (or a LISTEN (re)connection, with ``""``)."""
+        if '"count":-' in payload:
+            return  # a removal
+        self.due_stale = True
+        self.pulse.set()
+
+    async def take(self) -> JobRun | None:
+        """The next job for a slot; None when the worker stops."""
+        queue = self.queue
+        if queue:
+            run = queue.popleft()
+            if len(queue) < self._low_water:
+                self._demand.set()
+            return run
+        fut: asyncio.Future[JobRun | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self._demand.set()
+        handed = await fut
+        if handed is not None:
+            self.handoffs -= 1
+        return handed
+
+    def release(self, ids: list[int]) -> None:
+        """These jobs were reported: this worker no longer holds them."""
+        self.held.difference_update(ids)
+
+    def stop(self) -> None:
+        """The worker stops: idle slots get None from :meth:`take`, the loop ends."""
+        self.pulse.set()
+        self._demand.set()
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+
+    def expired(self, ttl: float) -> list[int]:
+        """Take the jobs claimed more than ``ttl`` seconds ago and not started out of the
+        local queue (to be given back)."""
+        queue, limit = self.queue, time.monotonic() - ttl
+        ids: list[int] = []
+        while queue and queue[0].claimed_at <= limit:
+            ids.append(queue.popleft().job.id)
+        if ids:
+            self._demand.set()
+        return ids
+
+    def unstarted(self) -> list[int]:
+        """Take every job of the local queue out of it (to be given back)."""
+        ids = [run.job.id for run in self.queue]
+        self.queue.clear()
+        self._demand.set()
+        return ids
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    def _claim_op(self, size: int) -> ClaimOp:
+        """``get_jobs`` for up to ``size`` jobs; the cursor holds the claimed rows (committed:
+        the connection is in autocommit), to be read with ``read_claimed``."""
+        params = (self.worker_id, self._task_names, size, self._forbidden)
+        attempts = 0
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # retried after a lost connection or a transient error
+                self.claim_unsure = True
+            cur = claim_cursor(conn)
+            await cur.execute(_sql.GET_JOBS, params)
+            return cur
+
+        return op
+
+    async def first_claim(self) -> bool:
+        """The claim at start (errors are raised: the worker cannot start); queues the jobs
+        and returns whether it was full."""
+        size = self.batch_size
+        claim = self._claim_op(size)
+
+        async def op(conn: psycopg.AsyncConnection[Any]) -> tuple[list[Job], list[Any]]:
+            return await read_claimed(await claim(conn))
+
+        jobs, bad = await self._claim.run(op)
+        if self._stopping():
+            await self.return_jobs([j.id for j in jobs] + [b.job.id for b in bad],
+                                   reason="shutdown")
+            return False
+        self._dispatch(jobs, bad)
+        return len(jobs) + len(bad) >= size
+
+    def _send_claim(self, size: int) -> asyncio.Future[psycopg.AsyncCursor[Any]]:
+        return asyncio.ensure_future(self._claim.run(self._claim_op(size)))
+
+    async def _give_back(self, claim: asyncio.Future[psycopg.AsyncCursor[Any]]) -> None:
+        """A claim sent ahead whose jobs will not run (the worker stops): return them."""
+        try:
+            cur = await claim
+        except DatabaseError:
+            return  # the claim failed: nothing was claimed
+        jobs, bad = await read_claimed(cur)
+        await self.return_jobs([j.id for j in jobs] + [b.job.id for b in bad],
+                               reason="shutdown")
+
+    def _demand_size(self) -> int:
+        queued = len(self.queue)
+        if queued >= self._low_water:
+            return 0
+        # A full batch where the local queue has room for it (at most 1.5 batches queued), not
+        # just the gap to one batch: about half as many claims (transactions) per job, and the
+        # next claim is in flight while half a batch is still queued.
+        return min(self.batch_size, self._queue_cap - queued)
+
+    def _dispatch(self, jobs: list[Job], bad: list[UndecodableRow]) -> None:
+        claimed_at = time.monotonic()
+        waiters, queue, held = self._waiters, self.queue, self.held
+        for job in jobs:
+            held.add(job.id)
+            run = JobRun(job, claimed_at)
+            while waiters:
+                fut = waiters.popleft()
+                if not fut.done():
+                    fut.set_result(run)
+                    self.handoffs += 1  # handed to an idle slot, not started yet
+                    break
+            else:
+                queue.append(run)
+        if bad:
+            held.update(row.job.id for row in bad)
+            self._on_undecodable(bad)
+
+    async def run(self, more: bool) -> None:
+        """The fetch loop (see the module docstring). ``more``: the previous claim was full,
+        so more may be runnable."""
+        s = self.settings
+        logged_error = False
+        ahead: asyncio.Future[psycopg.AsyncCursor[Any]] | None = None  # a claim sent early
+        ahead_want = 0
+        try:
+            while not self._stopping():
+                if ahead is not None:
+                    claim, want, ahead = ahead, ahead_want, None
+                else:
+                    if not more and not self.pulse.is_set():
+                        if s.once:
+                            if self._idle() and not self.queue and not self.handoffs:
+                                log.info("nothing runnable left (--once): stopping",
+                                         extra=self._extra)
+                                self._on_drained()
+                                return
+                            await self.pulse.wait()  # outcomes reported (or stop)
+                        else:
+                            delay = await self._idle_delay()
+                            if log.isEnabledFor(logging.DEBUG):
+                                log.debug("idle: nothing runnable; next claim in %.3f s unless "
+                                          "woken", delay, extra=self._extra)
+                            if not await wait_event(self.pulse, delay):
+                                self.due_stale = True  # a blind poll: ask for the due time
+                        more = True
+                        continue
+                    self._demand.clear()
+                    want = self._demand_size()
+                    if want <= 0:
+                        await self._demand.wait()
+                        continue
+                    if self.claim_unsure:
+                        await self.return_unheld()
+                    self.pulse.clear()
+                    claim = self._send_claim(want)
+                try:
+                    cur = await claim
+                except DatabaseError as e:
+                    if self._stopping():
+                        return
+                    if not logged_error:
+                        log.error("claiming jobs failed: %s", e, extra=self._extra)
+                        logged_error = True
+                    await wait_event(self.pulse, s.poll_interval)
+                    more = True
+                    continue
+                except Exception:
+                    # not a database error: a bug, or something no one foresaw. The claim may
+                    # have committed: give back whatever this worker locked and does not hold
+                    # before the next claim, and go on after a pause.
+                    if self._stopping():
+                        return
+                    log.exception("claiming jobs failed unexpectedly; the jobs of this claim, "
+                                  "if any, are given back before the next one", extra=self._extra)
+                    self.claim_unsure = True
+                    await wait_event(self.pulse, s.poll_interval)
+                    more = True
+                    continue
+                logged_error = False
+                got = cur.rowcount
+                more = got >= want
+                queued = len(self.queue)
+                if more and not self._stopping() and queued < self._low_water:
+                    ahead_want = min(self.batch_size, 2 * self.batch_size - queued - got)
+                    if ahead_want > 0:
+                        if log.isEnabledFor(logging.DEBUG):
+                            log.debug("claims are behind: claiming %d more before reading %d",
+                                      ahead_want, got, extra=self._extra)
+                        self.pulse.clear()
+                        ahead = self._send_claim(ahead_want)
+                        await asyncio.sleep(0)  # the claim goes out before the rows are read
+                jobs, bad = await read_claimed(cur)
+                if self._stopping():
+                    await self.return_jobs([j.id for j in jobs] + [b.job.id for b in bad],
+                                           reason="shutdown")
+                    return
+                self._dispatch(jobs, bad)
+        except asyncio.CancelledError:
+            if ahead is not None:
+                ahead.cancel()  # stuck: its jobs (if any) are left to the stale-lock sweeps
+                ahead = None
+            raise
+        finally:
+            if ahead is not None:
+                await self._give_back(ahead)
+
+    # -- due times ----------------------------------------------------------------------------
+
+    async def _idle_delay(self) -> float:
+        """Seconds to sleep when nothing is runnable: until the next job is due, at most
+        the poll interval."""
+        loop = asyncio.get_running_loop()
+        if self.due_stale:
+            self.due_stale = False
+            try:
+                due_at, db_now = await self._claim.run(self._next_due_op)
+            except DatabaseError as e:
+                log.warning("next_job_due_at failed: %s", e, extra=self._extra)
+                due_at = db_now = None
+            if due_at is not None and db_now is not None:
+                seconds = (due_at - db_now).total_seconds()
+                # a few ms late rather than early: the job must be due when we claim
+                self._due_at = loop.time() + max(0.0, seconds) + 0.002
+            else:
+                self._due_at = None
+        delay = self.settings.poll_interval
+        if self._due_at is not None:
+            until_due = self._due_at - loop.time()
+            if until_due <= delay:
+                self.due_stale = True  # after this one, ask again
+                delay = max(0.0, until_due)
+        return delay
+
+    async def _next_due_op(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> tuple[datetime | None, datetime | None]:
+        cur = await conn.execute(
+            _sql.NEXT_JOB_DUE_AT, (self._task_names, self._forbidden), binary=True
+        )
+        rows = await fetchall_lenient(cur)  # a time Python cannot hold counts as unknown
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    # -- giving jobs back -----------------------------------------------------------------------
+
+    async def return_unheld(self) -> None:
+        """A claim was retried on a new connection, so its first attempt may have committed
+        with its rows lost on the way: jobs locked by this worker that it does not hold would
+        stay locked until reset_locked's 4-hour rule (the worker is alive, so no stale-worker
+        sweep frees them). Give back every job locked by this worker except those it holds.
+        Runs before a new claim (or at shutdown): no claim of this worker is in flight."""
+        self.claim_unsure = False
+        if not self._can_return_unheld:
+            return
+        held = sorted(self.held)
+        try:
+            count = await self._claim.run(count_op(_sql.RETURN_UNHELD_JOBS,
+                                                    (self.worker_id, held)))
+        except DatabaseError as e:
+            if e.sqlstate in ("42501", "42883"):
+                log.warning(
+                    "cannot call graphile_worker.return_unheld_jobs (%s): jobs of a claim whose "
+                    "result was lost stay locked until reset_locked frees them; grant the "
+                    "runner level again (grant_role) after upgrading the extension", e,
+                    extra=self._extra,
+                )
+                self._can_return_unheld = False
+                return
+            log.warning("return_unheld_jobs failed (%s); trying again before the next claim",
+                        e, extra=self._extra)
+            self.claim_unsure = True
+            return
+        if count:
+            log.warning("a claim's result was lost with its connection: returned the %d job(s) "
+                        "it had locked to the queue", count, extra=self._extra)
+
+    async def return_jobs(self, ids: list[int], *, reason: str) -> None:
+        """Give back claimed jobs that were not started (their attempt is refunded)."""
+        if not ids:
+            return
+        try:
+            count = await self._return.run(
+                count_op(_sql.RETURN_JOBS, (self.worker_id, ids)), deadline=self._deadline()
+            )
+        except DatabaseError as e:
+            log.error(
+                "could not return %d claimed job(s) (%s): %s; they stay locked by %s until the "
+                "stale-lock sweep frees them", len(ids), reason, e, self.worker_id,
+                extra=self._extra,
+            )
+            self.gave_up = True
+            return
+        self.held.difference_update(ids)
+        log.info("returned %d unstarted job(s) to the queue (%s)", count, reason,
+                 extra=self._extra)
+        if self._hooks:
+            self._hooks.emit("on_jobs_returned",
+                             JobsReturned(self.worker_id, tuple(ids), count, reason))

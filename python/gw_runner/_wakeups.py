@@ -1,0 +1,166 @@
+"""What wakes and tidies a worker besides its own claims: the LISTEN connection (a job was
+added: claim now) and housekeeping (give back jobs not started within the local queue's TTL;
+``reset_locked`` at start and every 8-10 minutes)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from . import _sql
+from ._claiming import Claimer
+from ._db import (
+    FATAL_CONNECT_STATES,
+    ChannelLike,
+    backoff_delay,
+    connect_kwargs,
+    count_op,
+    is_connection_error,
+)
+from ._pool import AsyncPool, pool_conninfo
+from ._settings import WorkerSettings
+from ._text import first_line
+from .errors import DatabaseError
+
+log = logging.getLogger("gw_runner.worker")
+
+
+class Listener:
+    """A ``LISTEN "jobs:insert"`` connection of the worker's own (never a pooled one:
+    LISTEN needs a session), reopened with backoff; every notification wakes the claimer."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        settings: WorkerSettings,
+        pool: AsyncPool | None,
+        on_notify: Callable[[str], None],
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.worker_id = worker_id
+        self.settings = settings
+        self._pool = pool
+        self._on_notify = on_notify
+        self._stopping = stopping
+        #: the LISTEN connection is up
+        self.listening = False
+
+    async def run(self) -> None:
+        s = self.settings
+        conninfo = s.connection
+        kwargs = connect_kwargs(
+            conninfo, application_name="gw_runner listen", prepare=s.prepared_statements
+        )
+        if self._pool is not None:
+            conninfo, pool_kwargs = await pool_conninfo(self._pool)
+            kwargs = {**pool_kwargs, **connect_kwargs(
+                conninfo, application_name="gw_runner listen", prepare=s.prepared_statements
+            )}
+        failures = 0
+        extra = {"worker_id": self.worker_id}
+        while not self._stopping():
+            conn: psycopg.AsyncConnection[Any] | None = None
+            try:
+                conn = await psycopg.AsyncConnection.connect(conninfo, **kwargs)
+                await conn.execute(_sql.LISTEN)
+                self.listening = True
+                log.debug("listening on jobs:insert", extra=extra)
+                if failures:
+                    log.warning("LISTEN restored after %d failed attempt(s)", failures,
+                                extra=extra)
+                failures = 0
+                self._on_notify("")  # jobs may have been added while we were not listening
+                async for notify in conn.notifies():
+                    self._on_notify(notify.payload)
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError) as e:
+                self.listening = False
+                if self._stopping():
+                    return
+                failures += 1
+                delay = backoff_delay(failures)
+                if getattr(e, "sqlstate", None) in FATAL_CONNECT_STATES:
+                    delay = max(delay, s.poll_interval)
+                log.warning(
+                    "LISTEN connection %s (%s); polling every %g s meanwhile; retrying in "
+                    "%.1f s (attempt %d)", "lost" if is_connection_error(e, conn) else "failed",
+                    first_line(e), s.poll_interval, delay, failures, extra=extra,
+                )
+                await asyncio.sleep(delay)
+            finally:
+                self.listening = False
+                if conn is not None:
+                    try:
+                        await conn.close()
+                    except Exception:
+                        pass
+
+
+class Housekeeping:
+    """Returns jobs not started within the local queue's TTL (``return_jobs``) and runs
+    ``reset_locked`` (jobs locked for more than 4 hours) every 8-10 minutes at random."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        settings: WorkerSettings,
+        claimer: Claimer,
+        channel: ChannelLike,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.worker_id = worker_id
+        self.settings = settings
+        self._claimer = claimer
+        self._channel = channel
+        self._stopping = stopping
+        self._can_reset_locked = True
+
+    async def run(self) -> None:
+        s = self.settings
+        ttl = s.local_queue_ttl
+        tick = max(0.05, min(ttl / 4, 5.0))
+        low, high = s.reset_locked_interval
+        next_reset = time.monotonic() + random.uniform(low, high)
+        while not self._stopping():
+            await asyncio.sleep(tick)
+            expired = self._claimer.expired(ttl)
+            if expired:
+                await self._claimer.return_jobs(expired, reason=f"not started within {ttl:g} s")
+            now = time.monotonic()
+            if now >= next_reset:
+                next_reset = now + random.uniform(low, high)
+                await self.reset_locked()
+
+    async def reset_locked(self) -> None:
+        """Unlock jobs and queues locked for more than 4 hours. A role not allowed to is
+        warned once; a missing function (no extension) is raised."""
+        if not self._can_reset_locked:
+            return
+        op: Callable[[psycopg.AsyncConnection[Any]], Awaitable[int]] = count_op(
+            _sql.RESET_LOCKED
+        )
+        try:
+            count = await self._channel.run(op)
+        except DatabaseError as e:
+            extra = {"worker_id": self.worker_id}
+            if e.sqlstate == "42501":
+                log.warning("not allowed to run graphile_worker.reset_locked (%s); the "
+                            "stale-lock sweep is left to another role", e, extra=extra)
+                self._can_reset_locked = False
+                return
+            if isinstance(e.__cause__, psycopg.Error) and e.sqlstate in ("42883", "3F000"):
+                raise
+            log.warning("reset_locked failed: %s", e, extra=extra)
+            return
+        if count:
+            log.info("reset_locked unlocked %d job(s) locked for more than 4 hours", count,
+                     extra={"worker_id": self.worker_id})
