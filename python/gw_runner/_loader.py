@@ -66,8 +66,13 @@ def task(
     are cancelled, sync handlers get their abort signal set).
     The function is returned unchanged, so it stays callable as before.
     """
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"@task timeout must be > 0 seconds, got {timeout!r}")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise TypeError(
+                f"@task timeout must be a number of seconds, not {type(timeout).__name__}"
+            )
+        if not timeout > 0:  # also NaN
+            raise ValueError(f"@task timeout must be > 0 seconds, got {timeout!r}")
     if callable(fn_or_identifier):
         setattr(fn_or_identifier, _MARK, TaskOptions(None, timeout))
         return fn_or_identifier
@@ -76,6 +81,10 @@ def task(
             f"@task takes a task identifier (str) or decorates a function, "
             f"not {type(fn_or_identifier).__name__}"
         )
+    if fn_or_identifier is not None:
+        problem = identifier_problem(fn_or_identifier)
+        if problem is not None:  # the same rule as for a `tasks` mapping's keys
+            raise ValueError(f"@task: {problem}")
     options = TaskOptions(fn_or_identifier, timeout)
 
     def mark(fn: F) -> F:
@@ -85,6 +94,25 @@ def task(
         return fn
 
     return mark
+
+
+def identifier_problem(identifier: object) -> str | None:
+    """What is wrong with a task identifier (None when nothing is): the one rule for
+    ``@task("...")``, the keys of a ``tasks`` mapping and the names of marked functions."""
+    if not isinstance(identifier, str) or not identifier:
+        return f"task identifier {identifier!r} is not a non-empty string"
+    if len(identifier) > MAX_IDENTIFIER_LENGTH:
+        return (
+            f"task identifier {identifier[:40]!r}... is {len(identifier)} characters long; "
+            f"the limit is {MAX_IDENTIFIER_LENGTH}"
+        )
+    return None
+
+
+def marked_identifier(fn: Any, options: TaskOptions) -> str:
+    """The identifier of a function marked with ``@task``: the one given, else its name
+    (empty when it has none, which :func:`make_spec` refuses)."""
+    return options.identifier or str(getattr(fn, "__name__", ""))
 
 
 def task_options(fn: Any) -> TaskOptions | None:
@@ -106,14 +134,9 @@ def _describe(fn: Any) -> str:
 def make_spec(identifier: str, fn: Any, *, source: str) -> TaskSpec:
     """Check a handler's shape and build its :class:`TaskSpec`; raises TaskFileError."""
     options = task_options(fn) or TaskOptions()
-    if not isinstance(identifier, str) or not identifier:
-        raise TaskFileError(source, f"task identifier {identifier!r} is not a non-empty string")
-    if len(identifier) > MAX_IDENTIFIER_LENGTH:
-        raise TaskFileError(
-            source,
-            f"task identifier {identifier[:40]!r}... is {len(identifier)} characters long; "
-            f"the limit is {MAX_IDENTIFIER_LENGTH}",
-        )
+    problem = identifier_problem(identifier)
+    if problem is not None:
+        raise TaskFileError(source, f"{problem} (handler {_describe(fn)})")
     if not callable(fn):
         raise TaskFileError(
             source, f"task {identifier!r} is {type(fn).__name__}, not a function"
@@ -218,7 +241,7 @@ def collect_tasks(
                     f"{_describe(fn)} is listed as a task but is not marked with @task "
                     "(or use a mapping identifier -> handler)",
                 )
-            items.append((options.identifier or str(getattr(fn, "__name__", "")), fn))
+            items.append((marked_identifier(fn, options), fn))
     for identifier, fn in items:
         _register(specs, identifier, fn, source)
     if not specs:
@@ -292,7 +315,7 @@ def load_task_file(path: str | os.PathLike[str]) -> dict[str, TaskSpec]:
                         f"`tasks` lists {_describe(fn)}, which is not marked with @task; "
                         "use a mapping identifier -> handler, or mark it",
                     )
-                _register(specs, options.identifier or fn.__name__, fn, shown)
+                _register(specs, marked_identifier(fn, options), fn, shown)
         else:
             raise TaskFileError(
                 shown,

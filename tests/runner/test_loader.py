@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
@@ -75,6 +76,85 @@ def test_task_decorator_rejects_bad_arguments():
         task(42)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="timeout"):
         task("x", timeout=0)
+
+
+def test_task_decorator_rejects_a_timeout_that_is_not_a_number():
+    for timeout in ("5", True, [5]):
+        with pytest.raises(TypeError, match="@task timeout must be a number of seconds"):
+            task("x", timeout=timeout)  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="timeout"):
+        task("x", timeout=float("nan"))
+
+
+# --- one rule for identifiers, whichever way a task is named (issue 13, class 10) -------------
+
+
+def _handler(payload):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("identifier", "problem"),
+    [
+        ("", "task identifier '' is not a non-empty string"),
+        ("x" * 129, "task identifier 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... is 129 "
+                    "characters long; the limit is 128"),
+    ],
+)
+def test_task_decorator_and_mapping_refuse_the_same_identifiers(identifier, problem):
+    with pytest.raises(ValueError) as decorated:
+        task(identifier)(_handler)
+    assert str(decorated.value) == f"@task: {problem}"
+    with pytest.raises(ValueError):
+        task(identifier, timeout=5)
+    with pytest.raises(TaskFileError) as mapped:
+        collect_tasks({identifier: _handler}, source="mytasks.py")
+    assert mapped.value.problem.startswith(f"{problem} (handler _handler() (line ")
+
+
+def test_identifiers_of_128_characters_are_accepted_both_ways():
+    name = "x" * 128
+    assert set(collect_tasks([task(name)(_handler)])) == {name}
+    assert set(collect_tasks({name: _handler})) == {name}
+
+
+def test_non_str_identifiers_are_refused_both_ways():
+    with pytest.raises(TypeError, match=r"@task takes a task identifier \(str\)"):
+        task(5)  # type: ignore[call-overload]
+    with pytest.raises(TaskFileError, match="task identifier 5 is not a non-empty string"):
+        collect_tasks({5: _handler})  # type: ignore[dict-item]
+
+
+def test_task_file_with_an_empty_task_name_fails_naming_the_file(tmp_path):
+    path = tmp_path / "emptyname.py"
+    path.write_text(
+        "from gw_runner import task\n"
+        "@task('')\n"
+        "def send_email(payload): pass\n"
+    )
+    with pytest.raises(TaskFileError) as info:
+        load_task_file(path)
+    message = str(info.value)
+    assert message.startswith(f"task file {path}: failed to import:")
+    assert "at line 2: @task('')" in message
+    assert "ValueError: @task: task identifier '' is not a non-empty string" in message
+
+
+def test_a_marked_handler_without_a_name_is_refused_with_a_task_file_error(tmp_path):
+    """A marked callable with no __name__ (a functools.partial) listed in `tasks` and given no
+    identifier: a TaskFileError that names it, not an AttributeError."""
+    path = tmp_path / "nameless.py"
+    path.write_text(
+        "import functools\n"
+        "from gw_runner import task\n"
+        "def send(payload, to): pass\n"
+        "tasks = [task(functools.partial(send, to='ada'))]\n"
+    )
+    with pytest.raises(TaskFileError, match=r"task identifier '' is not a non-empty string "
+                                            r"\(handler functools.partial\("):
+        load_task_file(path)
+    with pytest.raises(TaskFileError, match="task identifier '' is not a non-empty string"):
+        collect_tasks([task(functools.partial(_handler))])
 
 
 def test_load_task_file_collects_marked_functions_and_tasks_mapping(tmp_path):
