@@ -437,7 +437,6 @@ def configure_logging(level: str, fmt: str) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
     logging.getLogger("gw_runner").setLevel(level.upper())
     # handlers' own loggers (any name) follow the chosen level too
     root.setLevel(level.upper())

@@ -17,6 +17,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class Enqueuer(Protocol):
+    async def add_job(self, identifier: str, payload: Any = None, **options: Any) -> Job: ...
+
+    async def add_jobs(
+        self, specs: Iterable[JobSpec | Mapping[str, Any]], *, job_key_preserve_run_at: bool
+    ) -> list[Job]: ...
+
+
 class JobHost(Protocol):
     """What a :class:`JobContext` needs of the worker running its job."""
 
@@ -24,14 +32,10 @@ class JobHost(Protocol):
     abort_reason: str | None
 
     @property
+    def enqueuer(self) -> Enqueuer: ...
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop: ...
-
-    async def helper_add_job(self, identifier: str, payload: Any = None, **options: Any) -> Job:
-        ...
-
-    async def helper_add_jobs(
-        self, specs: Iterable[JobSpec | Mapping[str, Any]], *, job_key_preserve_run_at: bool
-    ) -> list[Job]: ...
 
     def run_from_thread(self, coro: Coroutine[Any, Any, T]) -> T: ...
 
@@ -185,7 +189,7 @@ class JobContext:
         flags: Iterable[str] | None = None,
     ) -> Job:
         """Enqueue a job (async handlers). Same arguments as :func:`gw_runner.add_job`."""
-        return await self._worker.helper_add_job(
+        return await self._worker.enqueuer.add_job(
             identifier, payload, queue_name=queue_name, run_at=run_at,
             max_attempts=max_attempts, job_key=job_key, job_key_mode=job_key_mode,
             priority=priority, flags=flags,
@@ -198,7 +202,7 @@ class JobContext:
         job_key_preserve_run_at: bool = False,
     ) -> list[Job]:
         """Enqueue several jobs in one statement (async handlers)."""
-        return await self._worker.helper_add_jobs(
+        return await self._worker.enqueuer.add_jobs(
             specs, job_key_preserve_run_at=job_key_preserve_run_at
         )
 

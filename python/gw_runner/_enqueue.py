@@ -12,6 +12,7 @@ caller enqueue it twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,7 +24,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from . import _sql
-from ._db import job_from_enqueue_row
+from ._db import connect_kwargs, job_from_enqueue_row
 from ._job import Job
 from .errors import error_from_psycopg
 
@@ -476,3 +477,55 @@ async def add_jobs_async(
     except psycopg.Error as e:
         raise error_from_psycopg(e) from e
     return _jobs_from_rows(rows, spec_list)
+
+
+class HandlerEnqueuer:
+    """``ctx.add_job``/``ctx.add_jobs`` of a worker's handlers: each call in its own
+    transaction, on a connection of the worker's own (one at a time, opened on first use and
+    reopened when lost) or one borrowed from the caller's pool."""
+
+    def __init__(self, conninfo: str, *, prepare: bool, pool: Any = None) -> None:
+        self._conninfo = conninfo
+        self._prepare = prepare
+        self._pool = pool
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            conn = self._conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, **connect_kwargs(
+                    self._conninfo, application_name="gw_runner helpers", prepare=self._prepare
+                ),
+            )
+        return conn
+
+    async def add_job(self, identifier: str, payload: Any = None, **options: Any) -> Job:
+        if self._pool is not None:
+            async with self._pool.connection() as conn:
+                return await add_job_async(conn, identifier, payload, **options)
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            return await add_job_async(await self._connection(), identifier, payload, **options)
+
+    async def add_jobs(
+        self, specs: Iterable[JobSpec | Mapping[str, Any]], *, job_key_preserve_run_at: bool
+    ) -> list[Job]:
+        if self._pool is not None:
+            async with self._pool.connection() as conn:
+                return await add_jobs_async(
+                    conn, specs, job_key_preserve_run_at=job_key_preserve_run_at
+                )
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            return await add_jobs_async(await self._connection(), specs,
+                                        job_key_preserve_run_at=job_key_preserve_run_at)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+

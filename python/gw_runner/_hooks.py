@@ -205,10 +205,6 @@ class HookDispatcher:
     def __bool__(self) -> bool:
         return self._active
 
-    def wants(self, name: str) -> bool:
-        """True when some hook overrides ``name`` (e.g. ``"on_job_started"``)."""
-        return bool(self._methods.get(name))
-
     def emit(self, name: str, event: Any) -> None:
         """Call every ``name`` method with ``event``; never raises."""
         for method in self._methods.get(name, ()):

@@ -19,21 +19,13 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from ._convert import build_converter
+from ._marks import _MARK, TaskOptions, task_options
 from ._payload import class_handler, identifier_of, is_payload_class
 from .errors import TaskFileError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_MARK = "__gw_task__"
 MAX_IDENTIFIER_LENGTH = 128  # the CHECK constraint of _private_tasks.identifier
-
-
-@dataclass(frozen=True, slots=True)
-class TaskOptions:
-    """What ``@task(...)`` records on a handler."""
-
-    identifier: str | None = None
-    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +105,6 @@ def marked_identifier(fn: Any, options: TaskOptions) -> str:
     """The identifier of a function marked with ``@task``: the one given, else its name
     (empty when it has none, which :func:`make_spec` refuses)."""
     return options.identifier or str(getattr(fn, "__name__", ""))
-
-
-def task_options(fn: Any) -> TaskOptions | None:
-    """The options recorded by ``@task``, or None for an unmarked function."""
-    if isinstance(fn, type) and _MARK not in vars(fn):
-        return None  # a subclass of a marked payload class is not marked itself
-    options = getattr(fn, _MARK, None)
-    return options if isinstance(options, TaskOptions) else None
 
 
 def _describe(fn: Any) -> str:

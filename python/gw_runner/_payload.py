@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any
 
 from ._enqueue import JobSpec
+from ._marks import _MARK, task_options
+from .errors import TaskFileError
 
 _HANDLER = "__gw_handler__"
 
@@ -37,9 +39,6 @@ def is_payload_class(obj: object) -> bool:
 
 def class_handler(cls: type, source: str) -> Callable[..., Any]:
     """The handler function of a payload class (made once per class)."""
-    from ._loader import _MARK, task_options
-    from .errors import TaskFileError
-
     cached = cls.__dict__.get(_HANDLER)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
@@ -74,8 +73,6 @@ def class_handler(cls: type, source: str) -> Callable[..., Any]:
 
 def identifier_of(cls: Any) -> str:
     """The task identifier of a payload class: its ``@task`` name, else the class name."""
-    from ._loader import task_options
-
     options = task_options(cls)
     return (options.identifier if options and options.identifier else None) or cls.__name__
 

@@ -242,7 +242,7 @@ class Slots:
             if spec.convert is not None:
                 payload = spec.convert(payload)
             result = await self._call_handler(spec, job, ctx, payload, slot, run)
-            if result is not None and type(result) is list and type(job.payload) is list:
+            if type(result) is list and job.is_batch:
                 failed = await _batch_failures(job, result)
                 if failed is not None:
                     if self.running.pop(job.id, None) is not None:

@@ -37,7 +37,9 @@ def make_worker_id() -> str:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """How a :class:`~gw_runner.Worker` runs. Every field has a CLI option (see docs/runner.md).
+    """How a :class:`~gw_runner.Worker` runs. Every field but ``forbidden_flags``,
+    ``worker_id`` and ``reset_locked_interval`` (library only) has a CLI option (see
+    docs/runner.md).
 
     - ``connection``: libpq connection string or URI; empty means libpq's defaults (``PG*``
       environment variables).

@@ -26,17 +26,14 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-import psycopg
-
-from ._api import WorkerOptions, split_options
+from ._api import WorkerOptions, resolve_connection, resolve_tasks
 from ._claiming import Claimer
 from ._cron import CronScheduler
-from ._db import Channel, ChannelLike, UndecodableRow, connect_kwargs
-from ._enqueue import JobSpec, add_job_async, add_jobs_async
+from ._db import Channel, ChannelLike, UndecodableRow
+from ._enqueue import HandlerEnqueuer
 from ._hooks import HookDispatcher, WorkerHooks, WorkerStarted, WorkerStopped
-from ._job import Job
-from ._loader import TaskSpec, collect_tasks
-from ._pool import AsyncPool, PoolChannel, is_pool
+from ._loader import TaskSpec
+from ._pool import AsyncPool, PoolChannel
 from ._record import JobRun
 from ._recovery import Recovery
 from ._reporting import Reporter
@@ -91,28 +88,10 @@ class Worker:
         hooks: Iterable[WorkerHooks] | WorkerHooks | None = None,
         **options: Unpack[WorkerOptions],
     ) -> None:
-        settings = settings or WorkerSettings()
-        changes = split_options(dict(options))
-        self._pool: AsyncPool | None = None
-        if connection is not None:
-            if isinstance(connection, str):
-                changes["connection"] = connection
-            elif is_pool(connection):
-                self._pool = connection
-            else:
-                raise TypeError(
-                    "connection must be a connection string or a "
-                    f"psycopg_pool.AsyncConnectionPool, not {type(connection).__name__}"
-                )
-        if changes:
-            settings = settings.with_changes(**changes)
+        settings, self._pool = resolve_connection(settings or WorkerSettings(), connection,
+                                                  dict(options))
         self.settings = settings
-        if isinstance(tasks, Mapping) and tasks and all(
-            isinstance(v, TaskSpec) for v in tasks.values()
-        ):
-            self.tasks: dict[str, TaskSpec] = dict(tasks)
-        else:
-            self.tasks = collect_tasks(tasks)
+        self.tasks: dict[str, TaskSpec] = resolve_tasks(tasks)
         self.worker_id = settings.worker_id or make_worker_id()
         if isinstance(hooks, WorkerHooks):
             hooks = [hooks]
@@ -137,8 +116,9 @@ class Worker:
         self._started_event = asyncio.Event()
         self._stopped_event = asyncio.Event()
         self._done_event = asyncio.Event()
-        self._helper_conn: psycopg.AsyncConnection[Any] | None = None
-        self._helper_lock = asyncio.Lock()
+        #: ctx.add_job/add_jobs of the handlers
+        self.enqueuer = HandlerEnqueuer(settings.connection, prepare=settings.prepared_statements,
+                                        pool=self._pool)
         self._cron: CronScheduler | None = None
         self._recovery: Recovery | None = None
         # the connections: claims (and heartbeats) on one, reports (and the rest) on the other.
@@ -422,8 +402,7 @@ class Worker:
             await self._stop_services()
             await self._claim.close()
             await self._report.close()
-            if self._helper_conn is not None:
-                await self._helper_conn.close()
+            await self.enqueuer.close()
             self._slots.close()
             log.info("worker %s stopped", self.worker_id, extra=self._extra)
 
@@ -634,38 +613,3 @@ class Worker:
             self._status = 1
         finally:
             self._stopped_event.set()
-
-    # -- ctx helpers (JobContext.add_job and add_jobs) --------------------------------------------
-
-    async def _helper_connection(self) -> psycopg.AsyncConnection[Any]:
-        conn = self._helper_conn
-        if conn is None or conn.closed or conn.broken:
-            s = self.settings
-            conn = self._helper_conn = await psycopg.AsyncConnection.connect(
-                s.connection,
-                **connect_kwargs(s.connection, application_name="gw_runner helpers",
-                                 prepare=s.prepared_statements),
-            )
-        return conn
-
-    async def helper_add_job(self, identifier: str, payload: Any = None, **options: Any) -> Job:
-        if self._pool is not None:
-            async with self._pool.connection() as conn:
-                return await add_job_async(conn, identifier, payload, **options)
-        async with self._helper_lock:
-            conn = await self._helper_connection()
-            return await add_job_async(conn, identifier, payload, **options)
-
-    async def helper_add_jobs(
-        self, specs: Iterable[JobSpec | Mapping[str, Any]], *, job_key_preserve_run_at: bool
-    ) -> list[Job]:
-        if self._pool is not None:
-            async with self._pool.connection() as conn:
-                return await add_jobs_async(
-                    conn, specs, job_key_preserve_run_at=job_key_preserve_run_at
-                )
-        async with self._helper_lock:
-            conn = await self._helper_connection()
-            return await add_jobs_async(
-                conn, specs, job_key_preserve_run_at=job_key_preserve_run_at
-            )
