@@ -145,6 +145,8 @@ class CronScheduler:
                 failures = 0
             self.calls += 1
             since = db_now
+            log.debug("cron: call %d at %s scheduled %d job(s)", self.calls,
+                      _fmt_minute(db_now), count, extra=self._extra)
             if count:
                 self.jobs_scheduled += count
                 for ident, at, late in zip(idents, times, backfilled, strict=True):

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import scalar
+from helpers import run, scalar
 from psycopg_pool import AsyncConnectionPool
 
 from gw_runner import (
@@ -21,7 +21,6 @@ from gw_runner import (
     add_job_async,
     task,
 )
-from tests.api.support import run
 
 
 def backends(db: psycopg.Connection, dbname: str) -> list[str]:

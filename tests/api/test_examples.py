@@ -56,8 +56,16 @@ def test_fastapi_app_enqueues_in_the_request_transaction_and_its_worker_runs_the
             time.sleep(0.05)
         health = client.get("/health")
         assert health.status_code == 200 and health.json()["ready"] is True
-        metrics = client.get("/metrics").text
-        assert 'gw_jobs_succeeded_total{task="send_welcome"} 2.0' in metrics
+        # a job's handler has written welcomed_at before its success is reported (and
+        # counted by the hooks): wait for the count, bounded
+        succeeded = 'gw_jobs_succeeded_total{task="send_welcome"} 2.0'
+
+        def counted() -> str | None:
+            text = client.get("/metrics").text
+            return text if succeeded in text else None
+
+        metrics = wait_until(counted, 30, "the two successes to be counted")
+        assert succeeded in metrics
         assert "gw_worker_up 1.0" in metrics
     # the lifespan's exit stopped the worker and closed the app's pool
     assert scalar(db, "select count(*) from graphile_worker.jobs") == 0

@@ -8,11 +8,8 @@ import asyncio
 import json
 import os
 import re
-import signal
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import RunnerProcess, Runners, run, scalar, wait_until
 
 from gw_runner import HealthServer, Worker, task
-from tests.api.support import run
-from tests.helpers import scalar, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,26 +122,13 @@ def test_health_server_bounds_connections_and_answers_bad_requests(dsn):
 
 def test_cli_health_port_and_health_file(dsn, tmp_path):
     beat = tmp_path / "alive"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GW_RUNNER_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    log_path = tmp_path / "runner.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gw_runner", str(ROOT / "examples" / "tasks.py"), "-c", dsn,
-             "--health-port", "0", "--health-host", "127.0.0.1", "--health-file", str(beat)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
+    runners = Runners(dsn, tmp_path, tasks=ROOT / "examples" / "tasks.py")
     try:
+        runner = runners.start("--health-port", "0", "--health-host", "127.0.0.1",
+                               "--health-file", str(beat))
         deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            m = re.search(r"health endpoint on http://127\.0\.0\.1:(\d+)/live",
-                          log_path.read_text())
-            if m:
-                port = int(m.group(1))
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.05)
+        port = runner.health_port()
+        assert f"health endpoint on http://127.0.0.1:{port}/live" in runner.log
         while True:  # ready once connected and listening
             code, body = get(f"http://127.0.0.1:{port}/ready")
             if code == 200:
@@ -155,15 +138,12 @@ def test_cli_health_port_and_health_file(dsn, tmp_path):
         assert body["state"] == "running" and body["connected"] and body["listening"]
         assert get(f"http://127.0.0.1:{port}/live")[0] == 200
         while not beat.exists():  # touched within 5 s of being ready
-            assert time.monotonic() < deadline, log_path.read_text()
+            assert time.monotonic() < deadline, runner.log
             time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log_path.read_text()
+        assert runner.terminate(30) == 0, runner.log
         assert not beat.exists()  # removed at exit
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        runners.close()
 
 
 # --- the endpoint of a real runner under attack (issue 19) -------------------------------------
@@ -200,80 +180,36 @@ async def hog_fds(payload, ctx):
 """
 
 
-class _Runner:
-    """A `python -m gw_runner` subprocess serving the health endpoint; its stdout and stderr
-    go to one file."""
+def wait_ready(runner: RunnerProcess, port: int) -> dict[str, Any]:
+    """The /ready answer once the runner is ready; fails if it exits."""
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str]) -> None:
-        self.log_path = log_path
-        with open(log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gw_runner", *args], stdout=out,
-                stderr=subprocess.STDOUT, env=env,
-            )
+    def ready() -> dict[str, Any] | None:
+        runner.alive_log()
+        code, body = get(f"http://127.0.0.1:{port}/ready")
+        return body if code == 200 else None
 
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    return wait_until(ready, 30, "the runner to be ready")
 
-    def alive_log(self) -> str:
-        assert self.proc.poll() is None, f"the runner exited ({self.proc.returncode}):\n{self.log}"
-        return self.log
 
-    def health_port(self) -> int:
-        found = wait_until(
-            lambda: re.search(r"health endpoint on http://[^:]+:(\d+)/live", self.alive_log()),
-            30, "the health endpoint",
-        )
-        return int(found.group(1))
+def threads(runner: RunnerProcess) -> int:
+    status = Path(f"/proc/{runner.pid}/status").read_text()
+    return int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
 
-    def wait_ready(self, port: int) -> dict[str, Any]:
-        def ready() -> dict[str, Any] | None:
-            self.alive_log()
-            code, body = get(f"http://127.0.0.1:{port}/ready")
-            return body if code == 200 else None
 
-        return wait_until(ready, 30, "the runner to be ready")
-
-    def threads(self) -> int:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"the runner did not stop:\n{self.log}") from None
+def cpu_seconds(runner: RunnerProcess) -> float:
+    fields = Path(f"/proc/{runner.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 @pytest.fixture
-def start_runner(dsn: str, tmp_path: Path) -> Iterator[Callable[..., _Runner]]:
+def start_runner(dsn: str, tmp_path: Path) -> Iterator[Callable[..., RunnerProcess]]:
     """`start_runner("--health-port", "0")` runs TASKS against the test database; every runner
     is killed at teardown."""
     tasks_file = tmp_path / "health_tasks.py"
     tasks_file.write_text(TASKS)
-    started: list[_Runner] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> _Runner:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("GW_RUNNER_")}
-        full_env.pop("DATABASE_URL", None)
-        full_env["PYTHONUNBUFFERED"] = "1"
-        full_env.update(env or {})
-        runner = _Runner([str(tasks_file), "-c", dsn, *args],
-                         tmp_path / f"runner-{len(started)}.log", full_env)
-        started.append(runner)
-        return runner
-
-    yield start
-    for runner in started:
-        if runner.proc.poll() is None:
-            runner.proc.kill()
-            runner.proc.wait(10)
+    runners = Runners(dsn, tmp_path, tasks=tasks_file)
+    yield runners.start
+    runners.close()
 
 
 def listening_address(port: int) -> str:
@@ -299,14 +235,14 @@ def test_cli_health_endpoint_listens_on_loopback_by_default(start_runner):
     assert f"health endpoint on http://127.0.0.1:{port}/live" in default.log
     everywhere = start_runner("--health-port", "0", env={"GW_RUNNER_HEALTH_HOST": "0.0.0.0"})
     assert listening_address(everywhere.health_port()) == "0.0.0.0"
-    assert default.stop() == 0 and everywhere.stop() == 0
+    assert default.terminate() == 0 and everywhere.terminate() == 0
 
 
 def test_cli_health_answers_hold_no_worker_id(start_runner):
     """The worker id is all the runner functions check: no answer may reveal it."""
     runner = start_runner("--health-port", "0")
     port = runner.health_port()
-    ready = runner.wait_ready(port)
+    ready = wait_ready(runner, port)
     worker_id = wait_until(lambda: re.search(r"worker (gw-\S+) ", runner.alive_log()), 30,
                            "the worker's start line").group(1)
     assert ready["state"] == "running" and ready["ready"] is True and ready["alive"] is True
@@ -318,19 +254,19 @@ def test_cli_health_answers_hold_no_worker_id(start_runner):
                 answer += chunk
         assert answer.startswith(b"HTTP/1."), answer
         assert worker_id.encode() not in answer and b"worker_id" not in answer, (path, answer)
-    assert runner.stop() == 0
+    assert runner.terminate() == 0
 
 
 def test_cli_health_idle_connections_are_bounded_and_closed(start_runner, db):
     """60 idle connections (the issue's attack held 59 threads for ever): the runner keeps a
     bounded number of threads, goes on running jobs and answering probes, and closes every
     idle connection (the default: 5 s to send a request, at most 16 connections)."""
-    runner = start_runner("--health-port", "0", "-j", "4")
+    runner = start_runner("--health-port", "0", "-j", "4", "--log-level", "debug")
     port = runner.health_port()
-    runner.wait_ready(port)
+    wait_ready(runner, port)
     db.execute("select graphile_worker.add_job('noop', '{}') from generate_series(1, 10)")
     wait_until(lambda: jobs_left(db) == 0, 30, "the first jobs to complete")
-    threads_before = runner.threads()
+    threads_before = threads(runner)
 
     idle = []
     for n in range(60):  # half send nothing, half the start of a request (slowloris)
@@ -339,14 +275,18 @@ def test_cli_health_idle_connections_are_bounded_and_closed(start_runner, db):
             conn.sendall(b"GET /ready HTTP/1.1\r\n")
         idle.append(conn)
     try:
-        time.sleep(0.5)  # let the runner accept them all
-        threads_during = runner.threads()
+        # the runner accepted them all (in order) once it logged the last one: it closed an
+        # idle one to make room for it (or, later, closed it for sending no request)
+        last = idle[-1].getsockname()[1]
+        wait_until(lambda: re.search(rf"127\.0\.0\.1:{last}\b", runner.alive_log()), 30,
+                   "the runner to accept the 60th connection")
+        threads_during = threads(runner)
         code, body = get(f"http://127.0.0.1:{port}/ready")  # probes still get through
         assert code == 200 and body["ready"] is True, (code, body)
         db.execute("select graphile_worker.add_job('noop', '{}') from generate_series(1, 20)")
         wait_until(lambda: jobs_left(db) == 0, 30, "jobs to complete with 60 idle connections")
         assert threads_during <= threads_before + 2, (threads_before, threads_during)
-        assert runner.threads() <= threads_before + 2
+        assert threads(runner) <= threads_before + 2
 
         closed_by_server = 0
         for conn in idle:  # each sees the end of its connection within the wide deadline
@@ -362,7 +302,7 @@ def test_cli_health_idle_connections_are_bounded_and_closed(start_runner, db):
     finally:
         for conn in idle:
             conn.close()
-    assert runner.stop() == 0
+    assert runner.terminate() == 0
 
 
 def _reset(conn: socket.socket) -> None:
@@ -377,7 +317,7 @@ def test_cli_health_reset_connections_are_logged_not_printed(start_runner):
     output is JSON (the issue saw BrokenPipeError tracebacks printed on stderr)."""
     runner = start_runner("--health-port", "0", "--log-format", "json", "--log-level", "debug")
     port = runner.health_port()
-    runner.wait_ready(port)
+    wait_ready(runner, port)
     for _ in range(5):
         _reset(socket.create_connection(("127.0.0.1", port), timeout=30))
         conn = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -408,7 +348,7 @@ def test_cli_health_reset_connections_are_logged_not_printed(start_runner):
     assert not_json(runner.log) == []
     assert len(went_away()) >= 10
     assert get(f"http://127.0.0.1:{port}/live")[0] == 200
-    assert runner.stop() == 0
+    assert runner.terminate() == 0
     assert not_json(runner.log) == []
 
 
@@ -420,7 +360,7 @@ def test_cli_health_backs_off_when_file_descriptors_run_out(start_runner, db, tm
     release = tmp_path / "release"
     runner = start_runner("--health-port", "0", "-j", "2")
     port = runner.health_port()
-    runner.wait_ready(port)
+    wait_ready(runner, port)
     db.execute("select graphile_worker.add_job('hog_fds', %s)",
                (json.dumps({"release": str(release)}),))
     clients = []
@@ -431,14 +371,14 @@ def test_cli_health_backs_off_when_file_descriptors_run_out(start_runner, db, tm
             conn = socket.create_connection(("127.0.0.1", port), timeout=30)
             conn.sendall(b"GET /live HTTP/1.1\r\n\r\n")
             clients.append(conn)
-        time.sleep(0.5)  # the endpoint wakes up to accept them, and fails
-        cpu_before, wall_before = runner.cpu_seconds(), time.monotonic()
-        time.sleep(3)
-        cpu = runner.cpu_seconds() - cpu_before
-        wall = time.monotonic() - wall_before
-        assert cpu < wall / 3, f"{cpu:.2f} s of CPU in {wall:.2f} s: the endpoint spins"
+        # the endpoint woke up to accept them, and failed: from now on it must not spin
         wait_until(lambda: "cannot accept connections" in runner.alive_log(), 30,
                    "the accept failure to be logged")
+        cpu_before, wall_before = cpu_seconds(runner), time.monotonic()
+        time.sleep(3)
+        cpu = cpu_seconds(runner) - cpu_before
+        wall = time.monotonic() - wall_before
+        assert cpu < wall / 3, f"{cpu:.2f} s of CPU in {wall:.2f} s: the endpoint spins"
     finally:
         release.touch()
     for conn in clients:
@@ -448,4 +388,4 @@ def test_cli_health_backs_off_when_file_descriptors_run_out(start_runner, db, tm
     wait_until(lambda: jobs_left(db) == 0, 30, "the handler to finish")
     db.execute("select graphile_worker.add_job('noop', '{}')")
     wait_until(lambda: jobs_left(db) == 0, 30, "a job to run afterwards")
-    assert runner.stop() == 0
+    assert runner.terminate() == 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import one, scalar
+from helpers import one, run, scalar
 
 from gw_runner import (
     JobContext,
@@ -27,7 +27,6 @@ from gw_runner import (
     task,
 )
 from gw_runner._hooks import HookDispatcher, JobsRecovered
-from tests.api.support import run
 
 
 class Recorder(WorkerHooks):

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from helpers import one, scalar
+from helpers import one, run, scalar
 
 from gw_runner import JobContext, TaskFileError, Worker, add_jobs, spec_of, task
 from gw_runner._loader import collect_tasks
-from tests.api.support import run
 
 handled: list[tuple[str, int, int]] = []
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import itertools
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from faults.support import CALLS_TABLE, Runners, wait_until
-from helpers import rows, scalar
+from helpers import CALLS_TABLE, Runners, rows, scalar, wait_until
 
 CRONTAB = "# every minute\n* * * * * cron_work ?id=every_minute {\"from\": \"crontab\"}\n"
 
@@ -28,14 +26,18 @@ def test_two_runners_schedule_each_minute_once_at_the_minute_boundary(db, dsn, t
     runners = Runners(dsn, tmp_path)
     try:
         started = datetime.now(UTC)
-        first = runners.start("--poll-interval", "0.5", cwd=str(tmp_path))  # ./crontab
-        second = runners.start("--crontab", str(tmp_path / "crontab"), "--poll-interval", "0.5")
+        first = runners.start("--poll-interval", "0.5", "--log-level", "debug",
+                              cwd=str(tmp_path))  # ./crontab
+        second = runners.start("--crontab", str(tmp_path / "crontab"), "--poll-interval", "0.5",
+                               "--log-level", "debug")
         for runner in (first, second):
             runner.wait_for_log("crontab", 30)
         # the minute the runners started in is run at once, the next one at its boundary
         wait_until(lambda: len(minutes_run(db)) >= 2, 80, "two minutes to be scheduled and run",
                    interval=0.5)
-        time.sleep(1)  # both runners have had their call at the boundary
+        # both runners have had their call at the boundary (their start call and one more)
+        wait_until(lambda: all(r.log.count("cron: call ") >= 2 for r in (first, second)), 30,
+                   "both runners' call at the minute boundary")
         notes = minutes_run(db)
         ts = [datetime.fromisoformat(n.split()[0].replace("Z", "+00:00")) for n in notes]
         assert len(set(ts)) == len(ts), notes  # each minute once

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from helpers import rows, scalar
-from jobs_helpers import add_job, get_jobs
+from helpers import add_job, get_jobs, rows, scalar
 
 
 def test_extension_registers_tables_and_sequences_for_pg_dump(db: psycopg.Connection) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from faults.support import CALLS_TABLE, Runners
+from helpers import CALLS_TABLE, Runners
 
 
 @pytest.fixture

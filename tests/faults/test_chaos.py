@@ -12,14 +12,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from faults.support import (
-    PrivateCluster,
-    Runners,
-    enqueue_spread,
-    query,
-    queue_overlaps,
-    wait_until,
-)
+from helpers import PrivateCluster, Runners, enqueue_spread, query, queue_overlaps, wait_until
 
 JOBS = 20_000
 QUEUES = 50

@@ -12,8 +12,7 @@ import time
 
 import psycopg
 import pytest
-from faults.support import FAST_RECOVERY, wait_until
-from helpers import rows, scalar
+from helpers import FAST_RECOVERY, rows, scalar, wait_until
 
 pytestmark = pytest.mark.usefixtures("calls")
 
@@ -65,7 +64,8 @@ def test_jobs_of_a_killed_runner_are_recovered_by_another_runner(db, runners):
 def test_a_job_that_kills_every_runner_fails_permanently_after_max_attempts(db, runners):
     (job_id,) = add_jobs(db, "crash_runner", {}, 1, max_attempts=3)
     crashed = []
-    current = runners.start(*FAST_RECOVERY)
+    options = (*FAST_RECOVERY, "--log-level", "debug")  # debug: each empty claim is logged
+    current = runners.start(*options)
     deadline = time.monotonic() + 120
     while True:
         job = rows(db, "select attempts, locked_by, last_error from graphile_worker.jobs"
@@ -77,13 +77,15 @@ def test_a_job_that_kills_every_runner_fails_permanently_after_max_attempts(db, 
             assert current.proc.returncode == -signal.SIGKILL, current.log
             crashed.append(current.pid)
             assert len(crashed) <= 3, "the job was run after its attempts were used up"
-            current = runners.start(*FAST_RECOVERY)
+            current = runners.start(*options)
         time.sleep(0.1)
     assert len(crashed) == 3
     assert job["last_error"].startswith("worker gw-")
     assert "was lost" in job["last_error"]
-    # the job is permanently failed: the survivor (which released it) never runs it again
-    time.sleep(4)
+    # the job is permanently failed: the survivor (which released it) never runs it again,
+    # although it looked for work twice since (and runs the job if it claims it: it dies)
+    idle = current.log.count("idle: nothing runnable")
+    current.wait_for_log("idle: nothing runnable", 30, count=idle + 2)
     assert current.alive(), current.log
     assert scalar(db, "select count(*) from calls where job_id = %s", (job_id,)) == 3
     assert scalar(db, "select attempts from graphile_worker.jobs where id = %s", (job_id,)) == 3
@@ -141,8 +143,7 @@ def test_heartbeats_survive_sql_errors_and_resume(db, runners):
     db.execute("alter function graphile_worker.heartbeat(text, timestamptz)"
                " rename to heartbeat_gone")
     try:
-        runner.wait_for_log("heartbeat failed", 10)
-        time.sleep(1)  # several failed heartbeats
+        runner.wait_for_log("heartbeat failed", 30, count=3)  # several failed heartbeats
     finally:
         db.execute("alter function graphile_worker.heartbeat_gone(text, timestamptz)"
                    " rename to heartbeat")

@@ -7,9 +7,11 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
+import psycopg
 import pytest
-from faults.support import PrivateCluster, Runners, query, wait_until
+from helpers import PrivateCluster, Runners, query, wait_until
 
 STALE_AFTER = 8  # seconds; the outage is 3 s
 
@@ -51,8 +53,27 @@ def test_heartbeats_resume_after_an_outage_shorter_than_the_threshold(cluster, t
                    "a heartbeat of the first runner after the restart")
         # ...and keeps beating: long after a sweep would have declared a silent runner lost
         # (threshold + the sweeper's grace period after its own reconnection), it is still
-        # the same registration, and nothing was recovered
-        time.sleep(2 * STALE_AFTER + 2)
+        # the same registration, and nothing was recovered. The sweeper looked: two of its
+        # sweeps started that late (the first runner sweeps once a minute at most)
+        late = restarted + timedelta(seconds=2 * STALE_AFTER)
+        sweeps: dict[int, set[datetime]] = {}
+
+        def swept_twice() -> bool:
+            try:
+                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                    found = conn.execute(
+                        "select pid, query_start from pg_stat_activity"
+                        " where datname = current_database() and pid <> pg_backend_pid()"
+                        " and query like '%%recover_stale_workers%%' and query_start > %s",
+                        (late,)).fetchall()
+            except psycopg.OperationalError:
+                return False
+            for pid, started in found:
+                sweeps.setdefault(pid, set()).add(started)
+            return any(len(starts) >= 2 for starts in sweeps.values())
+
+        wait_until(swept_twice, 2 * STALE_AFTER + 60, "two sweeps long after the restart",
+                   interval=0.05)
         assert query(dsn, "select registered_at from graphile_worker._private_workers"
                           " where worker_id = %s", (a_id,)) == registered_at, a.log
         assert query(dsn, "select now() - last_heartbeat_at < interval '3 seconds'"

@@ -7,8 +7,7 @@ import signal
 import time
 
 import pytest
-from faults.support import enqueue_spread, queue_overlaps, wait_until
-from helpers import one, scalar
+from helpers import enqueue_spread, one, queue_overlaps, scalar, wait_until
 
 JOBS = 20_000
 QUEUES = 50

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from faults.support import as_owner, enqueue_spread, queue_overlaps, wait_until
-from helpers import one, scalar
+from helpers import as_owner, enqueue_spread, one, queue_overlaps, scalar, wait_until
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"

@@ -6,14 +6,16 @@ documented bound, without spinning, and at once on a second signal."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import psycopg
 import pytest
-from faults.support import PrivateCluster, Runners, as_owner, query, wait_until
+from helpers import PrivateCluster, Runners, as_owner, query, wait_until
 from psycopg.conninfo import make_conninfo
 
 from gw_runner import Worker, task
@@ -90,6 +92,15 @@ def test_sigterm_while_the_server_cannot_be_reached_exits_1_promptly(tmp_path):
         runners.close()
 
 
+CANNOT_CONNECT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) .*cannot connect", re.M)
+
+
+def _trying_for(log: str) -> float:
+    """Seconds between the first and the last "cannot connect" record of a runner's log."""
+    stamps = [datetime.strptime(s, "%Y-%m-%d %H:%M:%S.%f") for s in CANNOT_CONNECT.findall(log)]
+    return (stamps[-1] - stamps[0]).total_seconds() if stamps else 0.0
+
+
 def _stop_server_under_running_runners(cluster, tmp_path, *options: str):
     dsn = cluster.fresh_database("gw_gone")
     runners = Runners(dsn, tmp_path)
@@ -111,7 +122,11 @@ def test_sigterm_after_the_database_is_gone_exits_within_the_bound(cluster, tmp_
     runners, started = _stop_server_under_running_runners(
         cluster, tmp_path, "--shutdown-timeout", "3")
     try:
-        time.sleep(4)  # the runners notice: heartbeats fail, with sweeps due
+        # the runners notice: heartbeats fail, with sweeps due; each has been trying to
+        # reconnect for 4 s of its own clock (by the times of its records)
+        for runner in started:
+            wait_until(lambda r=runner: _trying_for(r.alive_log()) >= 4.0, 60,
+                       "the runners to try reconnecting for 4 s")
         for runner in started:
             assert "cannot connect" in runner.log  # it noticed
             assert runner.log.count("\n") < 100, runner.log[-3000:]  # backing off

@@ -6,7 +6,7 @@ import json
 
 import psycopg
 import pytest
-from helpers import one, rows, scalar
+from helpers import one, rows, scalar, wait_until
 
 pytestmark = pytest.mark.usefixtures("runs_table")
 
@@ -181,14 +181,14 @@ def test_task_timeout_fails_the_attempt(db, start_runner):
     assert job == {"attempts": 1, "last_error": "TimeoutError: task 'too_slow' timed out after 0.5 s"}
 
 
-def test_claimed_jobs_not_started_within_the_ttl_are_returned(db, start_runner, waiter):
+def test_claimed_jobs_not_started_within_the_ttl_are_returned(db, start_runner):
     slow = int(scalar(db, "select id from graphile_worker.add_job('sleepy', '{\"seconds\": 3}',"
                           " priority => -1)"))
     others = [enqueue(db, "rec_async", {}) for _ in range(3)]
     runner = start_runner("record.py", "-j", "1", "--local-queue-ttl", "1")
     runner.wait_for_log("returned 3 unstarted job(s) to the queue (not started within 1 s)", 30)
-    waiter(lambda: scalar(db, "select count(*) from graphile_worker.jobs") == 0, 30,
-           "all jobs to complete")
+    wait_until(lambda: scalar(db, "select count(*) from graphile_worker.jobs") == 0, 30,
+               "all jobs to complete")
     ran = [r["job_id"] for r in rows(db, "select job_id from runs where note is null")]
     assert sorted(ran) == sorted(others)  # each once, after being returned and claimed again
     assert slow not in ran

@@ -9,7 +9,6 @@ database and then checks the rows: nothing is left locked.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import time
 import urllib.error
@@ -37,9 +36,7 @@ def job(db: psycopg.Connection, job_id: int) -> dict[str, object]:
 
 def health_port(runner) -> int:
     """The port of a runner started with --health-port 0, once it is ready."""
-    found = wait_until(lambda: re.search(r"health endpoint on http://[^ ]+:(\d+)/", runner.log),
-                       30, "the health endpoint's address in the log")
-    port = int(found.group(1))
+    port = runner.health_port()
     wait_until(lambda: ready(port) == 200, 30, "the runner to be ready")
     return port
 
