@@ -16,10 +16,12 @@ from typing import Any
 __all__ = [
     "MAX_RETRY_DELAY",
     "SQLSTATE_ERRORS",
+    "AdminOnlyArgument",
     "ArgumentMissing",
     "ArgumentOutOfRange",
     "CheckViolation",
     "ConfigurationError",
+    "CronBoundExceeded",
     "CrontabError",
     "DatabaseError",
     "DuplicateJobKey",
@@ -36,6 +38,7 @@ __all__ = [
     "TaskFileError",
     "UnsupportedPayload",
     "WaitTimeout",
+    "WorkerOfAnotherRole",
     "error_from_psycopg",
 ]
 
@@ -168,6 +171,16 @@ class UnsupportedPayload(DatabaseError):
     surrogate in a string, or a number beyond the numeric type (GWE03)."""
 
 
+class WorkerOfAnotherRole(DatabaseError):
+    """The worker id is registered by another login role: a runner acts only for the workers
+    its role registered (GWA05)."""
+
+
+class AdminOnlyArgument(DatabaseError):
+    """An argument only admin-level roles may pass: a ``now`` other than the server's clock,
+    or a ``reset_locked`` threshold under 4 hours (GWA06)."""
+
+
 class ArgumentMissing(DatabaseError):
     """A required argument of a SQL function was null or missing (GWA01)."""
 
@@ -186,6 +199,12 @@ class WaitTimeout(DatabaseError):
 
 class CrontabError(DatabaseError):
     """A crontab is invalid (GWC01-GWC09); the message names the line at fault."""
+
+
+class CronBoundExceeded(DatabaseError):
+    """A cron function was asked for more due times than its bound (GWC10):
+    ``cron_times_between`` beyond ``max_results``, ``schedule_crontab`` beyond 100000 minutes
+    of one item in one call."""
 
 
 class ExtensionMissing(DatabaseError):
@@ -207,7 +226,10 @@ SQLSTATE_ERRORS: dict[str, type[DatabaseError]] = {
     "GWA02": ArgumentOutOfRange,
     "GWA03": MalformedDocument,
     "GWA04": WaitTimeout,
+    "GWA05": WorkerOfAnotherRole,
+    "GWA06": AdminOnlyArgument,
     **{f"GWC0{n}": CrontabError for n in range(1, 10)},
+    "GWC10": CronBoundExceeded,
     "42883": ExtensionMissing,  # undefined_function
     "3F000": ExtensionMissing,  # invalid_schema_name
 }

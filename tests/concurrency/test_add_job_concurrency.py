@@ -8,9 +8,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
-from blocking import backend_pid, wait_until_waiting
-from helpers import rows, scalar
-from jobs_helpers import add_job, add_jobs, get_jobs, job, jobs, report_jobs, seq_last_values
+from helpers import (
+    add_job,
+    add_jobs,
+    backend_pid,
+    get_jobs,
+    job,
+    jobs,
+    report_jobs,
+    rows,
+    scalar,
+    seq_last_values,
+    wait_until_waiting,
+)
 
 
 def test_add_job_20_connections_same_key_one_job_no_null_row(

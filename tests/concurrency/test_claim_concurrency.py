@@ -8,8 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
-from helpers import scalar
-from jobs_helpers import add_jobs, get_jobs, report_jobs
+from helpers import add_jobs, get_jobs, report_jobs, scalar
 
 
 def test_claim_two_open_transactions_never_get_the_same_job(

@@ -8,9 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from blocking import backend_pid, wait_until_waiting
-from helpers import rows, scalar
-from jobs_helpers import add_job, call, call_scalar, jobs
+from helpers import add_job, backend_pid, call, call_scalar, jobs, rows, scalar, wait_until_waiting
 
 
 def _names(db: psycopg.Connection, table: str, column: str) -> list[str]:

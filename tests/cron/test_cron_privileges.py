@@ -34,9 +34,10 @@ def role_connection(
 def test_runner_role_schedules_crontab_with_execute_rights_only(db, role_connection) -> None:
     runner = role_connection("runner")
     crontab = "0 4 * * * report ?tz=Europe/London&queue=q {\"a\": 1}"
-    got = runner.execute(
-        "select identifier, backfilled from graphile_worker.schedule_crontab(%s, now => %s)",
-        (crontab, "2024-01-10 04:00:10Z"),
+    every_minute = "* * * * * report ?queue=q {\"a\": 1}"
+    got = runner.execute(  # on the server's clock: due every minute
+        "select identifier, backfilled from graphile_worker.schedule_crontab(%s)",
+        (every_minute,),
     ).fetchall()
     assert got == [("report", False)]
     assert runner.execute(
@@ -56,3 +57,23 @@ def test_producer_role_cannot_schedule_crontab(role_connection) -> None:
     with pytest.raises(psycopg.Error) as exc:
         producer.execute("select * from graphile_worker.schedule_crontab('* * * * * a')")
     assert exc.value.sqlstate == "42501"
+
+
+def test_runner_role_cannot_move_the_cron_clock(db, role_connection) -> None:
+    """A future now would move each item's last_execution forward, and no runner would
+    schedule it again until then: below the admin level it is refused (GWA06)."""
+    runner = role_connection("runner")
+    crontab = "* * * * * report"
+    for sql in ("select * from graphile_worker.schedule_crontab(%s, now => '2100-01-01Z')",
+                "select graphile_worker.register_crontab(%s, now => '2100-01-01Z')"):
+        with pytest.raises(psycopg.Error) as exc:
+            runner.execute(sql, (crontab,))
+        assert exc.value.sqlstate == "GWA06"
+    assert scalar(db, "select count(*) from graphile_worker._private_known_crontabs") == 0
+    assert scalar(db, "select count(*) from graphile_worker._private_jobs") == 0
+    admin = role_connection("admin")
+    got = admin.execute(
+        "select identifier from graphile_worker.schedule_crontab(%s, now => '2024-01-10 04:00Z')",
+        (crontab,),
+    ).fetchall()
+    assert got == [("report",)]

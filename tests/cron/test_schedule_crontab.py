@@ -11,8 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import one, rows, scalar, snapshot
-from jobs_helpers import jobs
+from helpers import jobs, one, rows, scalar, snapshot
 
 
 def at(text: str) -> datetime:

@@ -3,12 +3,12 @@ workerUtils.addJob, main.runTaskListOnce and batchJobs tests, plus reference sec
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
-from helpers import scalar
-from jobs_helpers import add_job, get_jobs, job, jobs, report_jobs, seq_last_values
+from helpers import add_job, get_jobs, job, jobs, report_jobs, scalar, seq_last_values
 
 
 def test_add_job_applies_upstream_defaults(db: psycopg.Connection) -> None:
@@ -330,3 +330,142 @@ def test_add_job_reuses_existing_tasks_and_queues_and_creates_new_ones(
         assert row["task_id"] == tasks[task_name]
         assert row["job_queue_id"] == (queues[queue] if queue else None)
     assert scalar(db, "select count(*) from graphile_worker._private_jobs") == 5
+
+
+# --- what a client cannot read back (issue 13) ----------------------------------------------
+
+KEY_MODES = ["replace", "preserve_run_at", "unsafe_dedupe", None]
+
+
+@pytest.mark.parametrize("mode", KEY_MODES)
+@pytest.mark.parametrize(
+    "run_at",
+    ["infinity", "-infinity", "0001-01-01 23:59:59.999999+00", "9999-12-31 00:00:00+00",
+     "10000-01-01 00:00:00+00", "4713-01-01 00:00:00+00 BC"],
+)
+def test_add_job_rejects_run_at_outside_python_range_and_burns_nothing(
+    db: psycopg.Connection, run_at: str, mode: str | None
+) -> None:
+    add_job(db, "job1", queue_name="q")
+    before = seq_last_values(db)
+    kwargs = {} if mode is None else {"job_key": "k", "job_key_mode": mode}
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute(
+            "select graphile_worker.add_job('job1', run_at => %s::timestamptz, "
+            "queue_name => 'q', job_key => %s, job_key_mode => %s)",
+            [run_at, kwargs.get("job_key"), kwargs.get("job_key_mode", "replace")],
+        )
+    err: Any = caught.value
+    assert err.sqlstate == "GWE01"
+    assert err.diag.message_primary.startswith(
+        "run_at must be between 0001-01-02 and 9999-12-30 UTC, not ")
+    assert "Python's datetime" in err.diag.message_detail
+    assert err.diag.message_hint
+    assert len(jobs(db)) == 1
+    assert seq_last_values(db) == before
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12", "-15:59"])
+def test_add_job_run_at_limits_are_accepted_and_read_back_in_any_time_zone(
+    db: psycopg.Connection, time_zone: str
+) -> None:
+    low = add_job(db, "job1", run_at=datetime(1, 1, 2, tzinfo=UTC))
+    high = add_job(db, "job1", run_at=datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC))
+    assert low is not None and high is not None
+    db.execute("select set_config('timezone', %s, false)", [time_zone])
+    # psycopg builds a datetime in the session's time zone: it must not overflow year 1..9999
+    stored = [j["run_at"] for j in jobs(db)]
+    assert stored == [datetime(1, 1, 2, tzinfo=UTC),
+                      datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)]
+
+
+NOT_JSONB = [
+    pytest.param('["\\u0000"]', "unsupported Unicode escape sequence", id="nul"),
+    pytest.param('{"a": "x\\ud800y"}', "invalid input syntax for type json", id="lone-high"),
+    pytest.param('["\\udc00"]', "invalid input syntax for type json", id="lone-low"),
+    pytest.param("[1e1000000]", "value overflows numeric format", id="big-exponent"),
+    pytest.param("[1e-20000]", "value overflows numeric format", id="small-exponent"),
+    pytest.param("[0." + "0" * 17000 + "1]", "value overflows numeric format", id="long-number"),
+]
+
+
+@pytest.mark.parametrize("mode", KEY_MODES)
+@pytest.mark.parametrize(("payload", "reason"), NOT_JSONB)
+def test_add_job_rejects_payload_jsonb_cannot_hold_and_burns_nothing(
+    db: psycopg.Connection, payload: str, reason: str, mode: str | None
+) -> None:
+    add_job(db, "job1", queue_name="q")
+    before = seq_last_values(db)
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute(
+            "select graphile_worker.add_job('job1', %s::json, queue_name => 'q', "
+            "job_key => %s, job_key_mode => %s)",
+            [payload, None if mode is None else "k", mode or "replace"],
+        )
+    err: Any = caught.value
+    assert err.sqlstate == "GWE03"
+    assert err.diag.message_primary == f"payload cannot be converted to jsonb: {reason}"
+    assert "jsonb rejects it" in err.diag.message_detail
+    assert "base64" in err.diag.message_hint
+    assert len(jobs(db)) == 1
+    assert seq_last_values(db) == before
+
+
+@pytest.mark.parametrize("mode", KEY_MODES)
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '["\\u00e9\\ud83d\\ude00", "\\\\u0000"]',  # valid escapes; an escaped backslash
+        '{"n": 1e9999, "m": 5e-9999, "hex": "0e12345"}',  # within numeric
+        '{"big": "' + "x" * 10000 + '"}',  # long: always checked exactly
+    ],
+    ids=["escapes", "numbers", "long"],
+)
+def test_add_job_accepts_payloads_the_cheap_test_flags_but_jsonb_holds(
+    db: psycopg.Connection, payload: str, mode: str | None
+) -> None:
+    db.execute(
+        "select graphile_worker.add_job('job1', %s::json, job_key => %s, job_key_mode => %s)",
+        [payload, None if mode is None else "k", mode or "replace"],
+    )
+    [text] = db.execute("select payload::text from graphile_worker._private_jobs").fetchone() or []
+    assert text == payload
+
+
+@pytest.mark.parametrize("mode", ["replace", "preserve_run_at"])
+def test_add_job_key_stays_replaceable_when_stored_payload_is_not_jsonb(
+    db: psycopg.Connection, mode: str
+) -> None:
+    """A row written by Node or by hand may hold json jsonb rejects: replacing its key merges
+    the arrays as text instead of failing with 22P05."""
+    row = add_job(db, "job1", payload=[0], job_key="k")
+    assert row is not None
+    db.execute(
+        "update graphile_worker._private_jobs set payload = %s::json where id = %s",
+        [' [ "\\u0000", "\\ud800" ] ', row["id"]],
+    )
+    merged = add_job(db, "job1", payload=[1, {"a": 2}], job_key="k", job_key_mode=mode)
+    assert merged is not None and merged["id"] == row["id"] and merged["revision"] == 1
+    [text] = db.execute(
+        "select payload::text from graphile_worker._private_jobs where id = %s", [row["id"]]
+    ).fetchone() or []
+    assert text == '["\\u0000", "\\ud800", 1, {"a": 2}]'
+    # an empty stored array, and a stored non-array replaced outright
+    db.execute(
+        "update graphile_worker._private_jobs set payload = %s::json where id = %s",
+        [' [ ] ', row["id"]],
+    )
+    assert (add_job(db, "job1", payload=[3], job_key="k") or {})["payload"] == [3]
+    db.execute(
+        "update graphile_worker._private_jobs set payload = %s::json where id = %s",
+        ['"\\u0000"', row["id"]],
+    )
+    assert (add_job(db, "job1", payload=[4], job_key="k") or {})["payload"] == [4]
+
+
+def test_add_job_keyed_array_merge_still_normalises_like_jsonb(db: psycopg.Connection) -> None:
+    """Rows jsonb can hold merge as upstream does: through jsonb."""
+    db.execute("select graphile_worker.add_job('job1', '[ {\"b\":1,  \"a\":2} ]', job_key => 'k')")
+    db.execute("select graphile_worker.add_job('job1', '[\"\\u00e9\"]', job_key => 'k')")
+    [text] = db.execute("select payload::text from graphile_worker._private_jobs").fetchone() or []
+    assert text == '[{"a": 2, "b": 1}, "é"]'

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import psycopg
-from helpers import scalar
-from jobs_helpers import add_jobs, get_jobs, job, jobs, seq_last_values
+import pytest
+from helpers import add_jobs, get_jobs, job, jobs, scalar, seq_last_values
 
 
 def test_add_jobs_inserts_one_row_per_spec(db: psycopg.Connection) -> None:
@@ -118,3 +119,102 @@ def test_add_jobs_existing_tasks_and_queues_burn_no_identity_value(
     after = seq_last_values(db)
     assert after["tasks_id_seq"] == before["tasks_id_seq"]
     assert after["job_queues_id_seq"] == before["job_queues_id_seq"]
+
+
+# --- bad input changes nothing and burns no identity value (issue 13) -----------------------
+
+
+def _raises(db: psycopg.Connection, specs: list[dict[str, Any]]) -> Any:
+    with pytest.raises(psycopg.Error) as caught:
+        add_jobs(db, specs)
+    return caught.value
+
+
+@pytest.mark.parametrize("count", [2, 3000])
+def test_add_jobs_same_key_twice_raises_gwe02_before_anything_is_written(
+    db: psycopg.Connection, count: int
+) -> None:
+    add_jobs(db, [{"identifier": "job1", "job_key": "k"}])
+    before = seq_last_values(db)
+    last_job_id = scalar(db, "select last_value from graphile_worker.jobs_id_seq1")
+    specs = [{"identifier": "new_task", "queue_name": "new_q", "job_key": "other"}] + [
+        {"identifier": "job1", "job_key": "k", "payload": [i]} for i in range(count)
+    ]
+    err = _raises(db, specs)
+    assert err.sqlstate == "GWE02"
+    positions = ", ".join(str(i) for i in range(2, count + 2))
+    assert err.diag.message_primary == (
+        f"job key 'k' is in more than one job spec (job specs {positions})"
+    )
+    assert "the job key 'k'" in err.diag.message_detail
+    assert err.diag.message_hint.startswith("Send one spec per job key")
+    assert seq_last_values(db) == before
+    assert scalar(db, "select last_value from graphile_worker.jobs_id_seq1") == last_job_id
+    assert [j["key"] for j in jobs(db)] == ["k"]
+    assert scalar(db, "select count(*) from graphile_worker._private_tasks") == 1
+
+
+def test_add_jobs_distinct_keys_in_one_call_are_accepted(db: psycopg.Connection) -> None:
+    specs = [{"identifier": "job1", "job_key": f"k{i}"} for i in range(3)] + [
+        {"identifier": "job1"}, {"identifier": "job1"}
+    ]
+    assert len(add_jobs(db, specs)) == 5
+
+
+@pytest.mark.parametrize(
+    "run_at", ["infinity", "-infinity", "0001-01-01T12:00:00Z", "9999-12-31T00:00:00Z"]
+)
+@pytest.mark.parametrize("key", [None, "k"])
+def test_add_jobs_rejects_run_at_outside_python_range(
+    db: psycopg.Connection, run_at: str, key: str | None
+) -> None:
+    before = seq_last_values(db)
+    err = _raises(db, [{"identifier": "job1"}, {"identifier": "job1", "run_at": run_at,
+                                                 "job_key": key}])
+    assert err.sqlstate == "GWE01"
+    assert err.diag.message_primary.startswith(
+        "run_at must be between 0001-01-02 and 9999-12-30 UTC (job spec 2), not ")
+    assert err.diag.message_detail and err.diag.message_hint
+    assert jobs(db) == [] and seq_last_values(db) == before
+
+
+@pytest.mark.parametrize("key", [None, "k"])
+def test_add_jobs_rejects_payload_jsonb_cannot_hold(
+    db: psycopg.Connection, key: str | None
+) -> None:
+    before = seq_last_values(db)
+    # Built with row() (json_populate_recordset would already fail on \u0000 in a string).
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute(
+            "select graphile_worker.add_jobs(array["
+            "row('job1', '[\"fine\"]', null, null, null, null, null, null), "
+            "row('job1', %s::json, null, null, null, %s, null, null)"
+            "]::graphile_worker.job_spec[])",
+            ['{"a": "x\\u0000"}', key],
+        )
+    err: Any = caught.value
+    assert err.sqlstate == "GWE03"
+    assert err.diag.message_primary == (
+        "payload cannot be converted to jsonb (job spec 2): unsupported Unicode escape sequence"
+    )
+    assert err.diag.message_detail and err.diag.message_hint
+    assert jobs(db) == [] and seq_last_values(db) == before
+
+
+def test_add_jobs_key_stays_replaceable_when_stored_payload_is_not_jsonb(
+    db: psycopg.Connection,
+) -> None:
+    """After add_job('t', '["\\u0000"]', job_key => 'k') was possible (0.1.2) or a Node worker
+    wrote such a row, the key can still be replaced: the arrays are joined as text."""
+    [row] = add_jobs(db, [{"identifier": "job1", "payload": [0], "job_key": "k"}])
+    db.execute(
+        "update graphile_worker._private_jobs set payload = '[\"\\u0000\"]'::json where id = %s",
+        [row["id"]],
+    )
+    [merged] = add_jobs(db, [{"identifier": "job1", "payload": [1], "job_key": "k"},
+                             {"identifier": "job1", "payload": [2], "job_key": "j"}])[:1]
+    assert merged["id"] == row["id"] and merged["revision"] == 1
+    assert merged["payload"] == ["\x00", 1]
+    assert scalar(
+        db, "select payload::text from graphile_worker._private_jobs where id = %s", [row["id"]]
+    ) == '["\\u0000", 1]'

@@ -9,8 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from helpers import snapshot
-from jobs_helpers import add_job, get_jobs
+from helpers import add_job, get_jobs, snapshot
 
 LONG_129 = "x" * 129
 KEY_513 = "k" * 513
@@ -27,13 +26,13 @@ class Case:
     explained: bool = True
 
 
-SPEC = "row({ident}, null, {queue}, null, {max_attempts}, {key}, {priority}, {flags})" \
+SPEC = "row({ident}, {payload}, {queue}, {run_at}, {max_attempts}, {key}, {priority}, {flags})" \
     "::graphile_worker.job_spec"
 
 
 def _specs(**bad: str) -> str:
-    good = {"ident": "'job1'", "queue": "null", "max_attempts": "null", "key": "null",
-            "priority": "null", "flags": "null"}
+    good = {"ident": "'job1'", "payload": "null", "queue": "null", "run_at": "null",
+            "max_attempts": "null", "key": "null", "priority": "null", "flags": "null"}
     return (
         "select graphile_worker.add_jobs(array["
         + SPEC.format(**{**good, "key": "'fine'"})
@@ -79,6 +78,39 @@ CASES = [
     Case("add_job-null-flag",
          "select graphile_worker.add_job('new_task', flags => array['a', null])", "22004",
          "flags must not contain null"),
+    # run_at: only what a client (Python's datetime, in any time zone) can read back.
+    Case("add_job-run-at-infinity",
+         "select graphile_worker.add_job('new_task', run_at => 'infinity')", "GWE01",
+         "run_at must be between 0001-01-02 and 9999-12-30 UTC, not infinity"),
+    Case("add_job-run-at-minus-infinity-keyed",
+         "select graphile_worker.add_job('new_task', run_at => '-infinity', job_key => 'k')",
+         "GWE01"),
+    Case("add_job-run-at-0001-01-01",
+         "select graphile_worker.add_job('job1', run_at => '0001-01-01 23:59:59.999999+00')",
+         "GWE01"),
+    Case("add_job-run-at-year-10000-unsafe-dedupe",
+         "select graphile_worker.add_job('new_task', run_at => '10000-01-01 00:00+00', "
+         "job_key => 'k', job_key_mode => 'unsafe_dedupe')", "GWE01"),
+    Case("add_job-run-at-9999-12-31",
+         "select graphile_worker.add_job('job1', queue_name => 'q', "
+         "run_at => '9999-12-31 00:00+00')", "GWE01"),
+    # payload: json that jsonb cannot hold
+    Case("add_job-payload-nul",
+         "select graphile_worker.add_job('job1', '[\"\\u0000\"]')", "GWE03",
+         "payload cannot be converted to jsonb: unsupported Unicode escape sequence"),
+    Case("add_job-payload-nul-keyed",
+         "select graphile_worker.add_job('job1', '{{\"a\": \"x\\u0000\"}}', job_key => 'fine')",
+         "GWE03"),
+    Case("add_job-payload-lone-surrogate",
+         "select graphile_worker.add_job('new_task', '[\"\\ud800\"]')", "GWE03",
+         "payload cannot be converted to jsonb: invalid input syntax for type json"),
+    Case("add_job-payload-number-beyond-numeric-unsafe-dedupe",
+         "select graphile_worker.add_job('job1', '[1e1000000]', job_key => 'k', "
+         "job_key_mode => 'unsafe_dedupe')", "GWE03",
+         "payload cannot be converted to jsonb: value overflows numeric format"),
+    Case("add_job-payload-long-number",
+         "select graphile_worker.add_job('job1', ('[0.' || repeat('0', 20000) || '1]')::json)",
+         "GWE03"),
     Case("add_job-invalid-key-mode",
          "select graphile_worker.add_job('new_task', job_key => 'k', job_key_mode => 'bogus')",
          "GWBKM",
@@ -93,21 +125,49 @@ CASES = [
          "job key must have 1 to 512 characters (job spec 2), not 513"),
     Case("add_jobs-max-attempts-0", _specs(max_attempts="0"), "23514"),
     Case("add_jobs-null-flag", _specs(flags="array['a', null]"), "22004"),
+    # The spec's fields are smallints: PostgreSQL raises this one while building the argument.
     Case("add_jobs-priority-over-smallint", _specs(priority="40000"), "22003",
          explained=False),
-    # reschedule_jobs: the table's constraints and smallint casts (upstream's codes).
+    Case("add_jobs-run-at-infinity", _specs(run_at="'infinity'"), "GWE01",
+         "run_at must be between 0001-01-02 and 9999-12-30 UTC (job spec 2), not infinity"),
+    Case("add_jobs-run-at-minus-infinity-keyed", _specs(run_at="'-infinity'", key="'k2'"),
+         "GWE01"),
+    Case("add_jobs-run-at-year-10000", _specs(run_at="'10000-01-01 00:00+00'"), "GWE01"),
+    Case("add_jobs-payload-nul", _specs(payload="'[\"\\u0000\"]'"), "GWE03",
+         "payload cannot be converted to jsonb (job spec 2): unsupported Unicode escape sequence"),
+    Case("add_jobs-payload-lone-surrogate-keyed",
+         _specs(payload="'{{\"a\": \"\\udc00\"}}'", key="'k2'"), "GWE03"),
+    # One upsert cannot replace a keyed job twice: upstream's raw 21000, after burning ids.
+    Case("add_jobs-same-key-twice", _specs(key="'fine'"), "GWE02",
+         "job key 'fine' is in more than one job spec (job specs 1, 2)"),
+    Case("add_jobs-same-new-key-twice", _specs(ident="'new_task'", key="'fine'"), "GWE02"),
+    # reschedule_jobs: upstream's codes (23514 of the CHECK, 22003 of the smallint casts), now
+    # raised before any row is touched, with DETAIL and HINT.
     Case("reschedule_jobs-max-attempts-0",
          "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], max_attempts => 0)",
-         "23514", explained=False),
+         "23514"),
     Case("reschedule_jobs-priority-over-smallint",
          "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], priority => 40000)",
-         "22003", explained=False),
+         "22003", "smallint out of range: priority 40000 is outside -32768..32767"),
+    Case("reschedule_jobs-priority-under-smallint",
+         "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], priority => -40000)",
+         "22003"),
     Case("reschedule_jobs-attempts-over-smallint",
          "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], attempts => 40000)",
-         "22003", explained=False),
+         "22003", "attempts must be between 0 and 32767, not 40000"),
+    # A deviation from upstream, which stores a negative count.
+    Case("reschedule_jobs-attempts-negative",
+         "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], attempts => -5)",
+         "22003", "attempts must be between 0 and 32767, not -5"),
     Case("reschedule_jobs-max-attempts-over-smallint",
          "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], max_attempts => 40000)",
-         "22003", explained=False),
+         "22003", "smallint out of range: max_attempts 40000 is above 32767"),
+    Case("reschedule_jobs-run-at-infinity",
+         "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], run_at => 'infinity')",
+         "GWE01"),
+    Case("reschedule_jobs-run-at-0001-01-01",
+         "select graphile_worker.reschedule_jobs(array[{free}]::bigint[], "
+         "run_at => '0001-01-01 00:00+00', priority => 1)", "GWE01"),
     # get_jobs
     Case("get_jobs-null-worker", "select graphile_worker.get_jobs(null, array['job1'])",
          "GWA01", "worker_id must not be null or empty"),
@@ -157,8 +217,41 @@ CASES = [
             ("negative-retry-delay", '{{"id": {job}, "message": "x", "retry_delay": -1}}'),
             ("string-retry-delay", '{{"id": {job}, "message": "x", "retry_delay": "5"}}'),
             ("second-entry-bad", '{{"id": {job}, "message": "x"}}, {{"id": null}}'),
+            ("fractional-id", '{{"id": 2.5, "message": "x"}}'),
+            ("fraction-written-id", '{{"id": 2.0, "message": "x"}}'),
+            ("id-beyond-bigint", '{{"id": 9223372036854775808, "message": "x"}}'),
+            ("huge-id", '{{"id": 1e1000000, "message": "x"}}'),
+            ("null-message", '{{"id": {job}, "message": null}}'),
+            ("nul-in-message", '{{"id": {job}, "message": "a\\u0000"}}'),
+            ("lone-surrogate-in-message", '{{"id": {job}, "message": "a\\ud800"}}'),
+            ("nul-in-payload", '{{"id": {job}, "message": "x", "payload": ["\\u0000"]}}'),
+            ("object-retry-delay-after-null-permanent",
+             '{{"id": {job}, "message": "x", "permanent": null, "retry_delay": {{}}}}'),
+            ("huge-retry-delay", '{{"id": {job}, "message": "x", "retry_delay": 1e308}}'),
+            ("overflowing-retry-delay",
+             '{{"id": {job}, "message": "x", "retry_delay": 1e1000000}}'),
+            ("retry-delay-over-10-years",
+             '{{"id": {job}, "message": "x", "retry_delay": 315360000.000001}}'),
         ]
     ],
+    Case("report_jobs-failure-fractional-id-wording",
+         "select graphile_worker.report_jobs('w', null, '[{{\"id\": 2.5, \"message\": \"m\"}}]')",
+         "GWA03", 'malformed failure entry: {"id": 2.5, "message": "m"}'),
+    # One outcome per job: upstream-style first-wins would silently drop the second entry.
+    Case("report_jobs-failure-same-id-twice",
+         "select graphile_worker.report_jobs('w', null, '[{{\"id\": 424242, \"message\": \"x\"}}, "
+         "{{\"id\": 424242, \"message\": \"y\", \"permanent\": true}}]')",
+         "GWA03", "job 424242 is in failures more than once"),
+    Case("report_jobs-failure-claimed-id-twice",
+         "select graphile_worker.report_jobs('w', null, '[{{\"id\": {job}, \"message\": \"x\"}}, "
+         "{{\"id\": {job}, \"message\": \"y\", \"permanent\": true}}]')", "GWA03"),
+    Case("report_jobs-completed-and-failed",
+         "select graphile_worker.report_jobs('w', array[424242]::bigint[], "
+         "'[{{\"id\": 424242, \"message\": \"x\"}}]')",
+         "GWA03", "job 424242 is reported both completed and failed"),
+    Case("report_jobs-claimed-completed-and-failed",
+         "select graphile_worker.report_jobs('w', array[{job}]::bigint[], "
+         "'[{{\"id\": {job}, \"message\": \"x\"}}]')", "GWA03"),
     # return_jobs
     Case("return_jobs-null-worker",
          "select graphile_worker.return_jobs(null, array[{job}]::bigint[])", "GWA01"),
@@ -187,6 +280,11 @@ CASES = [
     # next_job_due_at
     Case("next_job_due_at-null-now",
          "select graphile_worker.next_job_due_at(array['job1'], null, null)", "GWA01"),
+    # parse_crontab: scheduling merges the payload as jsonb
+    Case("parse_crontab-payload-nul",
+         "select * from graphile_worker.parse_crontab("
+         "'* * * * * job1 {{\"a\": \"\\u0000\"}}')", "GWC07",
+         "crontab line 1: the payload is not valid JSON"),
 ]
 
 

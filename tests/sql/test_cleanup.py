@@ -5,8 +5,7 @@ tests/concurrency/test_gc_concurrency.py."""
 from __future__ import annotations
 
 import psycopg
-from helpers import rows
-from jobs_helpers import add_job, call, call_scalar, get_jobs, jobs, make_selection_of_jobs
+from helpers import add_job, call, call_scalar, get_jobs, jobs, make_selection_of_jobs, rows
 
 
 def test_delete_permanently_failed_jobs_removes_only_those(db: psycopg.Connection) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from helpers import scalar
-from jobs_helpers import call, job, jobs, make_selection_of_jobs
+from helpers import call, job, jobs, make_selection_of_jobs, scalar
 
 
 def test_complete_jobs_deletes_unlocked_jobs_only(db: psycopg.Connection) -> None:

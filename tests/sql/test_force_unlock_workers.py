@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from jobs_helpers import add_job, call, job_queues, jobs
+from helpers import add_job, call, job_queues, jobs
 
 QUEUES = [None, "test", "test2", "test3"]
 LOCKERS = {None: None, "test": "pool-1", "test2": "pool-2", "test3": "pool-3"}

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import psycopg
-from helpers import one, scalar
-from jobs_helpers import add_job, add_jobs, get_jobs, job, job_queues, report_jobs
+from helpers import add_job, add_jobs, get_jobs, job, job_queues, one, report_jobs, scalar
 
 
 def test_get_jobs_claims_and_counts_attempt_at_checkout(db: psycopg.Connection) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from helpers import rows
-from jobs_helpers import add_job, get_jobs, jobs
+from helpers import add_job, get_jobs, jobs, rows
 
 VIEW_COLUMNS = [
     "id", "queue_name", "task_identifier", "priority", "run_at", "attempts", "max_attempts",

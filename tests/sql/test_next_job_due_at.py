@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
-from helpers import scalar
-from jobs_helpers import add_job, call_scalar, get_jobs, report_jobs
+import pytest
+from helpers import add_job, call_scalar, get_jobs, report_jobs, scalar
 
 
 def _due(db: psycopg.Connection, tasks: list[str], now: datetime, **kwargs: object) -> object:
@@ -66,3 +66,52 @@ def test_next_job_due_at_counts_retries_waiting_on_backoff(db: psycopg.Connectio
     [result] = report_jobs(db, "w", failures=[{"id": row["id"], "message": "x"}], now=now).values()
     retry_at = result["run_at"]
     assert _due(db, ["job1"], now) == retry_at
+
+
+# --- rows no client can read (written by Node or by hand; issue 13) -------------------------
+
+
+def _set_run_at(db: psycopg.Connection, job_id: int, run_at: str) -> None:
+    db.execute(
+        "update graphile_worker._private_jobs set run_at = %s::timestamptz where id = %s",
+        [run_at, job_id],
+    )
+
+
+def test_next_job_due_at_ignores_infinite_run_at(db: psycopg.Connection) -> None:
+    """Before, it returned 'infinity', which psycopg cannot load: every poll failed."""
+    now = scalar(db, "select date_trunc('second', now())")
+    never = add_job(db, "job1", priority=-1)
+    past = add_job(db, "job1")
+    assert never is not None and past is not None
+    _set_run_at(db, never["id"], "infinity")
+    _set_run_at(db, past["id"], "-infinity")  # already due: not "next"
+    assert _due(db, ["job1"], now) is None
+    add_job(db, "job1", run_at=now + timedelta(seconds=7))
+    assert _due(db, ["job1"], now) == now + timedelta(seconds=7)
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
+def test_next_job_due_at_clamps_run_at_beyond_year_9999(
+    db: psycopg.Connection, time_zone: str
+) -> None:
+    now = scalar(db, "select date_trunc('second', now())")
+    far = add_job(db, "job1")
+    assert far is not None
+    _set_run_at(db, far["id"], "20000-01-01 00:00:00+00")
+    db.execute("select set_config('timezone', %s, false)", [time_zone])
+    assert _due(db, ["job1"], now) == datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+    # a time within the range still wins
+    add_job(db, "job1", run_at=now + timedelta(days=1))
+    assert _due(db, ["job1"], now) == now + timedelta(days=1)
+
+
+def test_next_job_due_at_clamps_to_year_1_when_now_is_before_it(db: psycopg.Connection) -> None:
+    early = add_job(db, "job1")
+    assert early is not None
+    _set_run_at(db, early["id"], "0100-01-01 00:00:00+00 BC")
+    assert _due(db, ["job1"], datetime.min.replace(tzinfo=UTC)) is None
+    # now itself may be any timestamptz (here -infinity): the result stays representable
+    assert scalar(
+        db, "select graphile_worker.next_job_due_at(array['job1'], now => '-infinity')"
+    ) == datetime(1, 1, 2, tzinfo=UTC)

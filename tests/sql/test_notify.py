@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-from jobs_helpers import add_job, add_jobs, call, get_jobs, report_jobs
+from helpers import add_job, add_jobs, call, get_jobs, report_jobs
 
 SENTINEL = "sentinel"
 

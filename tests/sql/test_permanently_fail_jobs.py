@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from jobs_helpers import call, job, make_selection_of_jobs
+from helpers import call, job, make_selection_of_jobs
 
 
 def test_permanently_fail_jobs_marks_unlocked_jobs_only(db: psycopg.Connection) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from jobs_helpers import add_job, call, get_jobs, job, jobs, report_jobs
+from helpers import add_job, call, get_jobs, job, jobs, report_jobs
 
 
 def test_remove_job_deletes_pending_job(db: psycopg.Connection) -> None:

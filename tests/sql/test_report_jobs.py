@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
 
 import psycopg
-from helpers import scalar
-from jobs_helpers import add_job, get_jobs, job, job_queues, jobs, report_jobs
+import pytest
+from helpers import add_job, get_jobs, job, job_queues, jobs, report_jobs, scalar, snapshot
 
 TOLERANCE = timedelta(milliseconds=1)
 
@@ -149,10 +150,10 @@ def test_report_jobs_replacement_payload_keeps_unfinished_batch_items(
 def test_report_jobs_failure_without_payload_keeps_payload(db: psycopg.Connection) -> None:
     add_job(db, "job1", payload=[{"a": 1}, {"a": 2}])
     claimed = _claim_one(db)
-    report_jobs(db, "w1", failures=[{"id": claimed["id"], "message": None}])
+    report_jobs(db, "w1", failures=[{"id": claimed["id"], "message": "x", "payload": None}])
     stored = job(db, claimed["id"])
     assert stored["payload"] == [{"a": 1}, {"a": 2}]
-    assert stored["last_error"] == "Non error or error without message thrown."
+    assert stored["last_error"] == "x"
 
 
 def test_report_jobs_only_touches_jobs_locked_by_that_worker(db: psycopg.Connection) -> None:
@@ -165,14 +166,16 @@ def test_report_jobs_only_touches_jobs_locked_by_that_worker(db: psycopg.Connect
     before = {j["id"]: j for j in jobs(db)}
     queues_before = job_queues(db)
 
-    result = report_jobs(
+    # (one call may not name a job both completed and failed: two calls)
+    completed = report_jobs(db, "w1", completed_job_ids=[theirs["id"], unlocked["id"], 424242])
+    failed = report_jobs(
         db, "w1",
-        completed_job_ids=[theirs["id"], unlocked["id"], 424242],
         failures=[{"id": theirs["id"], "message": "x"}, {"id": unlocked["id"], "message": "y"},
                   {"id": 434343, "message": "z"}],
     )
-    assert set(result) == {theirs["id"], unlocked["id"], 424242, 434343}
-    for r in result.values():
+    assert set(completed) == {theirs["id"], unlocked["id"], 424242}
+    assert set(failed) == {theirs["id"], unlocked["id"], 434343}
+    for r in [*completed.values(), *failed.values()]:
         assert r["outcome"] == "lost"
         assert (r["attempts"], r["max_attempts"], r["run_at"]) == (None, None, None)
     assert {j["id"]: j for j in jobs(db)} == before
@@ -215,3 +218,176 @@ def test_report_jobs_reports_a_mixed_batch(db: psycopg.Connection) -> None:
 def test_report_jobs_with_nothing_to_report_returns_nothing(db: psycopg.Connection) -> None:
     assert report_jobs(db, "w1") == {}
     assert report_jobs(db, "w1", completed_job_ids=[], failures=[]) == {}
+
+
+# --- every malformed failure entry is GWA03 and changes nothing (issue 13) ------------------
+
+MALFORMED = [
+    pytest.param({"id": 2.5, "message": "m"}, '"id" 2.5 is not a job id', id="fractional-id"),
+    pytest.param({"id": 2**63, "message": "m"}, f'"id" {2**63} is not a job id',
+                 id="id-beyond-bigint"),
+    pytest.param({"id": -(2**63) - 1, "message": "m"}, "is not a job id", id="id-below-bigint"),
+    pytest.param({"id": True, "message": "m"}, '"id" must be a job id', id="boolean-id"),
+    pytest.param({"id": "{job}", "message": None}, '"message" must be a string, not JSON null',
+                 id="null-message"),
+    pytest.param({"id": "{job}"}, '"message" is missing', id="no-message"),
+    pytest.param({"id": "{job}", "message": ["m"]}, '"message" must be a string, not JSON array',
+                 id="array-message"),
+    pytest.param({"id": "{job}", "message": "a\x00b"}, "cannot be converted to jsonb",
+                 id="nul-in-message"),
+    pytest.param({"id": "{job}", "message": "a\ud800b"}, "cannot be converted to jsonb",
+                 id="lone-surrogate-in-message"),
+    pytest.param({"id": "{job}", "message": "m", "payload": {"a": "\x00"}},
+                 "cannot be converted to jsonb", id="nul-in-payload"),
+    pytest.param({"id": "{job}", "message": "m", "permanent": 1},
+                 '"permanent" must be true or false, not JSON number', id="number-permanent"),
+    pytest.param({"id": "{job}", "message": "m", "retry_delay": 1e308},
+                 '"retry_delay" 1e+308 is outside 0 to 315360000 seconds', id="retry-delay-1e308"),
+    pytest.param({"id": "{job}", "message": "m", "retry_delay": 315360000.5},
+                 "is outside 0 to 315360000 seconds", id="retry-delay-over-cap"),
+    pytest.param({"id": "{job}", "message": "m", "retry_delay": -0.001},
+                 "is outside 0 to 315360000 seconds", id="negative-retry-delay"),
+    pytest.param({"id": "{job}", "message": "m", "retry_delay": "5"},
+                 '"retry_delay" must be a number of seconds, not JSON string', id="string-retry-delay"),
+    pytest.param({"id": "{job}", "message": "m", "retry_delay": [5]},
+                 '"retry_delay" must be a number of seconds, not JSON array', id="array-retry-delay"),
+]
+
+
+def _entry(entry: dict[str, Any], job_id: int) -> dict[str, Any]:
+    return {k: job_id if v == "{job}" else v for k, v in entry.items()}
+
+
+@pytest.mark.parametrize(("entry", "problem"), MALFORMED)
+def test_report_jobs_malformed_failure_entry_is_gwa03_and_changes_nothing(
+    db: psycopg.Connection, entry: dict[str, Any], problem: str
+) -> None:
+    done = add_job(db, "job1", queue_name="q1")
+    failing = add_job(db, "job1", queue_name="q2")
+    assert done is not None and failing is not None
+    get_jobs(db, "w1", ["job1"], batch_size=2)
+    before = snapshot(db)
+    failures = [{"id": failing["id"], "message": "fine"}, _entry(entry, failing["id"])]
+    with pytest.raises(psycopg.Error) as caught:
+        report_jobs(db, "w1", completed_job_ids=[done["id"]], failures=failures)
+    err: Any = caught.value
+    assert err.sqlstate == "GWA03"
+    assert err.diag.message_primary.startswith("malformed failure entry: ")
+    assert err.diag.message_detail.startswith("Entry 2 of failures")
+    assert problem in err.diag.message_detail
+    assert err.diag.message_hint
+    assert snapshot(db) == before
+
+
+def test_report_jobs_malformed_entry_wording(db: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.Error) as caught:
+        db.execute("""select graphile_worker.report_jobs('w', null, '[{"id": 2.5, "message": "m"}]')""")
+    err: Any = caught.value
+    assert err.diag.message_primary == 'malformed failure entry: {"id": 2.5, "message": "m"}'
+    assert err.diag.message_detail == (
+        'Entry 1 of failures: "id" 2.5 is not a job id (a whole number within bigint). Each entry '
+        'needs "id" (a job id) and "message" (text); "payload", "permanent" (boolean) and '
+        '"retry_delay" (seconds, 0 to 315360000) are optional.'
+    )
+    assert err.diag.message_hint == 'Pass e.g. [{"id": 42, "message": "timeout", "retry_delay": 30}].'
+
+
+def test_report_jobs_same_id_twice_in_failures_is_gwa03(db: psycopg.Connection) -> None:
+    """Before: the first entry was kept and the second's permanent silently dropped."""
+    row = add_job(db, "job1")
+    assert row is not None
+    _claim_one(db)
+    before = snapshot(db)
+    with pytest.raises(psycopg.Error) as caught:
+        report_jobs(db, "w1", failures=[
+            {"id": row["id"], "message": "a"},
+            {"id": row["id"] + 1, "message": "b"},
+            {"id": row["id"], "message": "c", "permanent": True},
+        ])
+    err: Any = caught.value
+    assert err.sqlstate == "GWA03"
+    assert err.diag.message_primary == f"job {row['id']} is in failures more than once"
+    assert err.diag.message_detail == (
+        f"Entries 1, 3 of failures have the id {row['id']}; only one outcome can be recorded."
+    )
+    assert err.diag.message_hint == "Report each job once: one failure entry per job."
+    assert snapshot(db) == before
+
+
+def test_report_jobs_id_both_completed_and_failed_is_gwa03(db: psycopg.Connection) -> None:
+    row = add_job(db, "job1")
+    assert row is not None
+    _claim_one(db)
+    before = snapshot(db)
+    with pytest.raises(psycopg.Error) as caught:
+        report_jobs(db, "w1", completed_job_ids=[row["id"]],
+                    failures=[{"id": 424242, "message": "a"}, {"id": row["id"], "message": "b"}])
+    err: Any = caught.value
+    assert err.sqlstate == "GWA03"
+    assert err.diag.message_primary == f"job {row['id']} is reported both completed and failed"
+    assert err.diag.message_detail == (
+        f"The id {row['id']} is in completed_job_ids and in failures (entry 2)."
+    )
+    assert err.diag.message_hint
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(
+    ("delay", "seconds"),
+    [(315360000, 315360000), (315360000.0, 315360000), (1e-7, 0), (5e-324, 0), (0.000001, 1e-6)],
+)
+def test_report_jobs_retry_delay_up_to_ten_years_is_accepted(
+    db: psycopg.Connection, delay: float, seconds: float
+) -> None:
+    row = add_job(db, "job1")
+    assert row is not None
+    _claim_one(db)
+    now = scalar(db, "select now()")
+    result = report_jobs(
+        db, "w1", failures=[{"id": row["id"], "message": "later", "retry_delay": delay}], now=now
+    )
+    assert result[row["id"]]["run_at"] == now + timedelta(seconds=seconds)
+
+
+def test_report_jobs_message_with_valid_escapes_is_stored(db: psycopg.Connection) -> None:
+    row = add_job(db, "job1")
+    assert row is not None
+    _claim_one(db)
+    message = "caf\u00e9 \U0001f600 \\u0000 " + "x" * 7000
+    report_jobs(db, "w1", failures=[{"id": row["id"], "message": message}])
+    assert job(db, row["id"])["last_error"] == message
+
+
+@pytest.mark.parametrize(
+    ("delay", "seconds"),
+    [("1e-10000", 0), ("0." + "0" * 100 + "1", 0), ("1e-400", 0), ("3e0", 3), ("3.0000004", 3)],
+)
+def test_report_jobs_retry_delay_any_json_number_in_range_is_accepted(
+    db: psycopg.Connection, delay: str, seconds: int
+) -> None:
+    """JSON numbers no double precision holds are rounded to microseconds, not a raw 22003."""
+    row = add_job(db, "job1")
+    assert row is not None
+    _claim_one(db)
+    now = scalar(db, "select now()")
+    [r] = db.execute(
+        "select run_at from graphile_worker.report_jobs('w1', null, %s::json, %s)",
+        [f'[{{"id": {row["id"]}, "message": "m", "retry_delay": {delay}}}]', now],
+    ).fetchall()
+    assert r[0] == now + timedelta(seconds=seconds)
+
+
+def test_report_jobs_id_written_with_an_exponent_is_the_whole_number(
+    db: psycopg.Connection,
+) -> None:
+    row = add_job(db, "job1")
+    assert row is not None
+    _claim_one(db)
+    db.execute("select setval('graphile_worker.jobs_id_seq1', 999)")
+    thousand = add_job(db, "job1")
+    assert thousand is not None and thousand["id"] == 1000
+    get_jobs(db, "w1", ["job1"])
+    [r] = db.execute(
+        """select job_id, outcome from graphile_worker.report_jobs('w1', null, '[{"id": 1e3, "message": "m"}]')"""
+    ).fetchall()
+    assert r == (1000, "failed")

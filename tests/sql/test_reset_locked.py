@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import psycopg
-from helpers import scalar
-from jobs_helpers import add_job, call_scalar, get_jobs, job, job_queues
+from helpers import add_job, call_scalar, get_jobs, job, job_queues, scalar
 
 
 def test_reset_locked_unlocks_only_locks_older_than_4_hours(db: psycopg.Connection) -> None:

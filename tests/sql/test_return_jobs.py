@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import psycopg
-from jobs_helpers import add_job, call_scalar, get_jobs, job, job_queues, jobs
+from helpers import add_job, call_scalar, get_jobs, job, job_queues, jobs
 
 
 def test_return_jobs_refunds_attempt_and_unlocks_job_and_queue(db: psycopg.Connection) -> None:

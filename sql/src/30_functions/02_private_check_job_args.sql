@@ -1,11 +1,16 @@
 -- Validate one job's arguments before anything is written, so bad input raises a clear error
--- with upstream's SQLSTATE (23502 not null, 23514 check, 22003 range, 22004 null flag) and burns
--- no identity value. Returns nothing; raises on the first problem.
+-- and burns no identity value: upstream's SQLSTATEs where upstream has them (23502 not null,
+-- 23514 check, 22003 range, 22004 null flag), GWE01 for a run_at no client can read back and
+-- GWE03 for a payload that jsonb cannot hold. Callers test cheap conditions first and call this
+-- only to raise; it returns nothing when the arguments are fine (the payload test of the callers
+-- may flag payloads that turn out to be fine).
 create function graphile_worker._private_check_job_args(
   identifier text,
+  payload json,
   queue_name text,
-  job_key text,
+  run_at timestamptz,
   max_attempts integer,
+  job_key text,
   priority integer,
   flags text[],
   spec_position integer default null
@@ -17,6 +22,8 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_where text := case when spec_position is null then '' else format(' (job spec %s)', spec_position) end;
+  v_message text;
+  v_detail text;
 begin
   if identifier is null then
     raise exception 'task identifier must not be null%', v_where
@@ -65,6 +72,32 @@ begin
       using errcode = 'null_value_not_allowed',
       detail = 'Flags are stored as the keys of a JSON object.',
       hint = 'Remove the null element from flags.';
+  end if;
+  -- The range a Python datetime can hold in any time zone (years 1 to 9999, one day of margin
+  -- for the session's UTC offset); PostgreSQL itself would accept infinity and year 294276.
+  if run_at < '0001-01-02 00:00:00+00' or run_at >= '9999-12-31 00:00:00+00' then
+    raise exception 'run_at must be between 0001-01-02 and 9999-12-30 UTC%, not %', v_where, run_at
+      using errcode = 'GWE01',
+      detail = 'Runners read run_at back as a date and time: infinity, -infinity and years '
+        'outside 1 to 9999 cannot be represented by them (Python''s datetime).',
+      hint = 'Pass null to run the job now, or a time from 0001-01-02 to 9999-12-30 UTC.';
+  end if;
+  -- json accepts what jsonb cannot hold: \u0000, an unpaired surrogate (\ud800-\udfff), a
+  -- number beyond the numeric type. Replacing a keyed job merges array payloads as jsonb.
+  if payload is not null then
+    begin
+      perform payload::jsonb;
+    exception when data_exception or program_limit_exceeded then
+      get stacked diagnostics v_message = message_text, v_detail = pg_exception_detail;
+      raise exception 'payload cannot be converted to jsonb%: %', v_where, v_message
+        using errcode = 'GWE03',
+        detail = format('The payload is valid json, but jsonb rejects it (%s). Keyed jobs merge '
+          'array payloads as jsonb, and other tools read payloads as jsonb.',
+          rtrim(coalesce(nullif(v_detail, ''), v_message), '.')),
+        hint = E'Remove \\u0000 and unpaired surrogates (\\ud800 to \\udfff) from the payload''s '
+          'strings and keep its numbers within PostgreSQL''s numeric range; send binary data '
+          'as base64, for example.';
+    end;
   end if;
 end;
 $$;

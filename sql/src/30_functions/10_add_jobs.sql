@@ -1,8 +1,18 @@
 -- Enqueue many jobs in one statement (graphile-worker 0.18 contract, plus fixes):
 --  * every spec is validated first, so bad input changes nothing and burns no identity value;
---  * keyed specs take per-key advisory locks and are retried when a worker claims the keyed job
---    between the detach step and the upsert, so a keyed spec always returns its row (#580);
---  * specs without keys take a plain insert (no ON CONFLICT, no detach step).
+--    a run_at no client can read back (GWE01), a payload jsonb cannot hold (GWE03) and the same
+--    job key in two specs (GWE02; upstream fails in the upsert with 21000) are rejected too;
+--  * keyed specs are serialised per key by row locks of the jobs table only (never advisory
+--    locks, which any role can hold): one upsert in job key order locks the row of each key,
+--    also the row of a running or permanently failed job, which it does not update; that job
+--    then loses its key and the spec makes a new job, while no one else can touch the key. So
+--    a keyed spec always returns its row (#580), an open transaction blocks only callers of
+--    its own keys, and two calls never deadlock on each other's keys;
+--  * specs without keys take a plain insert (no ON CONFLICT);
+--  * the enqueuers' guard against garbage collection (see _private_gc_lock) is a ROW SHARE
+--    lock on _private_tasks, held from before task and queue ids are read until commit;
+--  * jobs:insert is notified while the notification queue is less than half full: a session
+--    that stops reading it (any role can LISTEN) cannot make enqueueing fail; runners poll.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.add_jobs(
@@ -16,23 +26,22 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_count integer := coalesce(cardinality(specs), 0);
-  v_keys text[];
   v_rows graphile_worker._private_jobs[];
-  v_more graphile_worker._private_jobs[];
-  v_pending graphile_worker.job_spec[];
-  v_round integer := 0;
+  v_held text[];
   v_invalid bigint;
   v_keyed bigint;
   v_new_tasks bigint;
   v_new_queues bigint;
+  v_dup_key text;
+  v_dup_positions text;
 begin
   if v_count = 0 then
     return;
   end if;
 
-  -- The GC lock first: gc_task_identifiers and gc_job_queues wait for it, so the tasks and
-  -- queues seen below stay.
-  perform graphile_worker._private_gc_guard();
+  -- The enqueuers' guard first: gc_task_identifiers and gc_job_queues wait for it (it
+  -- conflicts with their EXCLUSIVE lock), so the tasks and queues seen below stay.
+  lock table graphile_worker._private_tasks in row share mode;
 
   -- One pass over the specs: any invalid, any keyed, any new task identifier or queue name.
   select
@@ -42,7 +51,12 @@ begin
       or length(s.queue_name) > 128
       or length(s.job_key) not between 1 and 512
       or s.max_attempts < 1
-      or array_position(s.flags, null) is not null),
+      or array_position(s.flags, null) is not null
+      or s.run_at < '0001-01-02 00:00:00+00' or s.run_at >= '9999-12-31 00:00:00+00'
+      -- may jsonb reject the payload? (as in add_job; the checker decides)
+      or octet_length(s.payload::text) > 6000
+      or strpos(s.payload::text, E'\\u') > 0
+      or s.payload::text ~ '[eE][-+0-9][0-9]{4}'),
     count(s.job_key),
     count(*) filter (where t.id is null),
     count(*) filter (where s.queue_name is not null and q.id is null)
@@ -52,9 +66,10 @@ begin
   left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name;
 
   if v_invalid > 0 then
-    -- raises the error for the first invalid spec
+    -- raises the error for the first invalid spec (a flagged payload may turn out to be fine)
     perform graphile_worker._private_check_job_args(
-      s.identifier, s.queue_name, s.job_key, s.max_attempts, s.priority, s.flags, s.ord::integer)
+      s.identifier, s.payload, s.queue_name, s.run_at, s.max_attempts, s.job_key, s.priority,
+      s.flags, s.ord::integer)
     from pg_catalog.unnest(specs) with ordinality
       as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
     where s.identifier is null
@@ -62,7 +77,38 @@ begin
        or length(s.queue_name) > 128
        or length(s.job_key) not between 1 and 512
        or s.max_attempts < 1
-       or array_position(s.flags, null) is not null;
+       or array_position(s.flags, null) is not null
+       or s.run_at < '0001-01-02 00:00:00+00' or s.run_at >= '9999-12-31 00:00:00+00'
+       or octet_length(s.payload::text) > 6000
+       or strpos(s.payload::text, E'\\u') > 0
+       or s.payload::text ~ '[eE][-+0-9][0-9]{4}'
+    order by s.ord;
+  end if;
+
+  -- One upsert cannot replace a keyed job twice (upstream fails there with 21000, after
+  -- drawing an identity value per spec): say which key, before anything is written.
+  if v_keyed > 1 then
+    select s.job_key into v_dup_key
+    from pg_catalog.unnest(specs) with ordinality
+      as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
+    where s.job_key is not null
+    group by s.job_key
+    having count(*) > 1
+    order by min(s.ord)
+    limit 1;
+    if v_dup_key is not null then
+      select string_agg(s.ord::text, ', ' order by s.ord) into v_dup_positions
+      from pg_catalog.unnest(specs) with ordinality
+        as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
+      where s.job_key = v_dup_key;
+      raise exception 'job key % is in more than one job spec (job specs %)',
+        quote_literal(left(v_dup_key, 100)), v_dup_positions
+        using errcode = 'GWE02',
+        detail = format('Job specs %s of this add_jobs call have the job key %L; one call can '
+          'replace the job of a key only once.', v_dup_positions, v_dup_key),
+        hint = 'Send one spec per job key: merge the payloads into one spec, or enqueue the '
+          'others in a later call.';
+    end if;
   end if;
 
   -- Insert only missing identifiers and queue names, so no identity value is burned (#619).
@@ -88,8 +134,10 @@ begin
   end if;
 
   -- The count over-estimates (updates and future run_at count too), as upstream's does.
-  perform pg_catalog.pg_notify('jobs:insert',
-    '{"r":' || random()::text || ',"count":' || v_count::text || '}');
+  if pg_catalog.pg_notification_queue_usage() < 0.5 then
+    perform pg_catalog.pg_notify('jobs:insert',
+      '{"r":' || random()::text || ',"count":' || v_count::text || '}');
+  end if;
 
   if v_keyed = 0 then
     return query
@@ -114,26 +162,82 @@ begin
     return;
   end if;
 
-  select array_agg(s.job_key) into v_keys
-  from pg_catalog.unnest(specs) as s
-  where s.job_key is not null;
-  perform graphile_worker._private_lock_job_keys(v_keys);
+  -- One upsert in job key order: the speculative insert or the ON CONFLICT row lock of each
+  -- key is taken in the same order by every caller, so concurrent calls wait for each other
+  -- key by key and never deadlock. A key's row that is not available (running, or failed for
+  -- good) is locked but not updated (ON CONFLICT DO UPDATE locks every conflicting row). Ids
+  -- are drawn in spec order first (FIFO within a named queue); the id of a spec that updates
+  -- an existing job stays unused, as with the identity default.
+  with upserted as (
+    insert into graphile_worker._private_jobs as jobs
+      (id, job_queue_id, task_id, payload, run_at, max_attempts, key, priority, flags)
+    overriding system value
+    select
+      s.id,
+      q.id,
+      t.id,
+      coalesce(s.payload, '{}'::json),
+      coalesce(s.run_at, now()),
+      coalesce(s.max_attempts, 25::smallint),
+      s.job_key,
+      coalesce(s.priority, 0::smallint),
+      case when s.flags is not null then
+        (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
+    from (
+      -- not pulled up (ORDER BY, volatile target list): nextval runs after the sort
+      select pg_catalog.nextval('graphile_worker.jobs_id_seq1'::regclass) as id, u.*
+      from pg_catalog.unnest(specs) with ordinality
+        as u(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
+      order by u.ord
+    ) as s
+    join graphile_worker._private_tasks as t on t.identifier = s.identifier
+    left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name
+    order by s.job_key
+    on conflict (key) do update set
+      job_queue_id = excluded.job_queue_id,
+      task_id = excluded.task_id,
+      payload = case
+        when json_typeof(jobs.payload) <> 'array' or json_typeof(excluded.payload) <> 'array'
+          then excluded.payload
+        -- a stored payload jsonb may reject (the test of add_job): merged by the helper, which
+        -- joins the arrays as text when jsonb fails (rows written by Node or by hand)
+        when octet_length(jobs.payload::text) > 6000
+             or strpos(jobs.payload::text, E'\\u') > 0
+             or jobs.payload::text ~ '[eE][-+0-9][0-9]{4}'
+          then graphile_worker._private_merge_array_payloads(jobs.payload, excluded.payload)
+        else (jobs.payload::jsonb || excluded.payload::jsonb)::json
+      end,
+      max_attempts = excluded.max_attempts,
+      run_at = case
+        when job_key_preserve_run_at is true and jobs.attempts = 0 then jobs.run_at
+        else excluded.run_at
+      end,
+      priority = excluded.priority,
+      revision = jobs.revision + 1,
+      flags = excluded.flags,
+      attempts = 0,
+      last_error = null,
+      updated_at = now()
+    where jobs.is_available
+    returning jobs as job
+  )
+  select coalesce(array_agg(u.job), '{}') into v_rows from upserted as u;
 
-  v_pending := specs;
-  v_rows := '{}';
-  loop
-    v_round := v_round + 1;
+  if cardinality(v_rows) < v_count then
+    -- Keys whose job is running or failed for good (#580: a worker may have claimed it a
+    -- moment ago). This transaction holds those rows' locks since the upsert, so nobody can
+    -- change them or give their keys to another job: the job keeps its row but loses its key
+    -- (and will not be retried), and the spec makes a new job under the key.
+    select array_agg(s.job_key) into v_held
+    from pg_catalog.unnest(specs) as s
+    where s.job_key is not null
+      and not exists (select 1 from pg_catalog.unnest(v_rows) as r where r.key = s.job_key);
 
-    -- A keyed job that is running or permanently failed keeps its row but loses its key (and
-    -- will not be retried); the spec then makes a new job.
     update graphile_worker._private_jobs as jobs
     set key = null, attempts = jobs.max_attempts, updated_at = now()
-    from pg_catalog.unnest(v_pending) as s
-    where s.job_key is not null
-      and jobs.key = s.job_key
-      and jobs.is_available is not true;
+    where jobs.key = any(v_held);
 
-    with upserted as (
+    with inserted as (
       insert into graphile_worker._private_jobs as jobs
         (job_queue_id, task_id, payload, run_at, max_attempts, key, priority, flags)
       select
@@ -145,51 +249,45 @@ begin
         s.job_key,
         coalesce(s.priority, 0::smallint),
         case when s.flags is not null then
-        (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
-      from pg_catalog.unnest(v_pending) with ordinality
+          (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
+      from pg_catalog.unnest(specs) with ordinality
         as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
       join graphile_worker._private_tasks as t on t.identifier = s.identifier
       left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name
-      order by s.ord
-      on conflict (key) do update set
-        job_queue_id = excluded.job_queue_id,
-        task_id = excluded.task_id,
-        payload = case
-          when json_typeof(jobs.payload) = 'array' and json_typeof(excluded.payload) = 'array'
-            then (jobs.payload::jsonb || excluded.payload::jsonb)::json
-          else excluded.payload
-        end,
-        max_attempts = excluded.max_attempts,
-        run_at = case
-          when job_key_preserve_run_at is true and jobs.attempts = 0 then jobs.run_at
-          else excluded.run_at
-        end,
-        priority = excluded.priority,
-        revision = jobs.revision + 1,
-        flags = excluded.flags,
-        attempts = 0,
-        last_error = null,
-        updated_at = now()
-      where jobs.locked_at is null
+      where s.job_key = any(v_held)
+      order by s.job_key
       returning jobs as job
     )
-    select coalesce(array_agg(u.job), '{}') into v_more from upserted as u;
+    select v_rows || coalesce(array_agg(i.job), '{}') into v_rows from inserted as i;
+  end if;
 
-    v_rows := v_rows || v_more;
-
-    -- Keyed specs whose job a worker claimed between the detach step and the upsert got no
-    -- row: run them again (the detach step now sees the claimed job).
-    select array_agg(s) into v_pending
-    from pg_catalog.unnest(v_pending) as s
-    where s.job_key is not null
-      and not exists (select 1 from pg_catalog.unnest(v_more) as m where m.key = s.job_key);
-
-    exit when v_pending is null or v_round >= 100;
-  end loop;
-
-  return query select * from pg_catalog.unnest(v_rows);
+  -- One row per spec, in spec order (upstream returns the rows in the order of the specs): a
+  -- keyed row is its key's spec, the n-th unkeyed row (by id) the n-th unkeyed spec.
+  return query
+  select (x.job).*
+  from (
+    select r as job, s.ord
+    from pg_catalog.unnest(v_rows) as r
+    join pg_catalog.unnest(specs) with ordinality
+      as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
+      on s.job_key = r.key
+    union all
+    select r.job, s.ord
+    from (
+      select r as job, row_number() over (order by r.id) as n
+      from pg_catalog.unnest(v_rows) as r
+      where r.key is null
+    ) as r
+    join (
+      select s.ord, row_number() over (order by s.ord) as n
+      from pg_catalog.unnest(specs) with ordinality
+        as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
+      where s.job_key is null
+    ) as s on s.n = r.n
+  ) as x
+  order by x.ord;
 end;
 $$;
 
 comment on function graphile_worker.add_jobs(graphile_worker.job_spec[], boolean) is
-  'Enqueue many jobs in one statement (graphile-worker 0.18 semantics). Keyed specs replace the pending job with that key (array payloads are concatenated); job_key_preserve_run_at keeps its run_at. Always returns one row per spec, also under concurrency. Notifies jobs:insert.';
+  'Enqueue many jobs in one statement (graphile-worker 0.18 semantics). Keyed specs replace the pending job with that key (array payloads are concatenated); job_key_preserve_run_at keeps its run_at. Always returns one row per spec, in spec order, also under concurrency; waits only for open transactions that enqueued or removed the same keys. Bad input (also a run_at outside 0001-01-02..9999-12-30 UTC, a payload jsonb cannot hold, one job key in two specs) raises before anything is written. Notifies jobs:insert.';

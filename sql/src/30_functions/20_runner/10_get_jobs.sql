@@ -1,4 +1,6 @@
 -- Claim up to batch_size runnable jobs of the given tasks for one worker, in one statement.
+-- Below the admin level, now is the server's clock and worker_id must not be registered to
+-- another role (GWA06, GWA05).
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.get_jobs(
@@ -64,6 +66,12 @@ begin
     raise exception 'now must not be null'
       using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
   end if;
+  -- below the admin level: the server's clock, and only a worker this role registered (or one
+  -- registered by no role)
+  if v_now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(v_now, 'get_jobs');
+  end if;
+  perform graphile_worker._private_check_worker_holder(get_jobs.worker_id, 'get_jobs');
   v_want := batch_size + least(batch_size, 100);
 
   select array_agg(t.id order by t.id), array_agg(t.identifier order by t.id)
@@ -255,4 +263,4 @@ end;
 $$;
 
 comment on function graphile_worker.get_jobs(text, text[], integer, text[], timestamptz) is
-  'Runner: claim up to batch_size runnable jobs of these tasks for worker_id, ordered by priority then run_at; FOR UPDATE SKIP LOCKED, at most one job per named queue per call (the queue stays locked until that job is reported), jobs with any forbidden flag skipped, attempts counted at checkout.';
+  'Runner: claim up to batch_size runnable jobs of these tasks for worker_id, ordered by priority then run_at; FOR UPDATE SKIP LOCKED, at most one job per named queue per call (the queue stays locked until that job is reported), jobs with any forbidden flag skipped, attempts counted at checkout. Refuses a worker_id registered by another role (GWA05) and, below the admin level, a now other than the server''s clock (GWA06).';

@@ -1,7 +1,9 @@
 -- Report the outcomes of a batch of jobs in one call: completed jobs are deleted, failed jobs
 -- are scheduled for retry with graphile-worker's backoff (or failed for good). Only rows still
 -- locked by this worker are touched, so a worker whose jobs were swept and re-claimed by
--- another never deletes or changes what the other now runs.
+-- another never deletes or changes what the other now runs. A malformed failures document is
+-- GWA03 (DETAIL names the entry) and changes nothing. A worker registered by another role is
+-- refused (GWA05), and below the admin level now is the server's clock (GWA06).
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.report_jobs(
@@ -24,7 +26,14 @@ as $$
 #variable_conflict use_column
 declare
   v_now timestamptz := report_jobs.now;
-  v_bad text;
+  v_failures jsonb;
+  v_bad_ord bigint;
+  v_problem text;
+  v_problem_detail text;
+  v_entry json;
+  v_dup_id bigint;
+  v_dup_positions text;
+  v_also_completed boolean;
 begin
   -- the checker raises the error; the plain expression saves a call on every claim
   if report_jobs.worker_id is null or report_jobs.worker_id = '' or length(report_jobs.worker_id) > 128 then
@@ -34,6 +43,10 @@ begin
     raise exception 'now must not be null'
       using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
   end if;
+  if v_now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(v_now, 'report_jobs');
+  end if;
+  perform graphile_worker._private_check_worker_holder(report_jobs.worker_id, 'report_jobs');
 
   if failures is not null then
     if json_typeof(failures) <> 'array' then
@@ -42,21 +55,107 @@ begin
         detail = 'failures lists one object per failed job.',
         hint = 'Pass e.g. [{"id": 42, "message": "timeout"}].';
     end if;
-    select e::text into v_bad
-    from json_array_elements(failures) as e
-    where json_typeof(e) <> 'object'
-       or json_typeof(e -> 'id') is distinct from 'number'
-       or (e -> 'message') is null
-       or json_typeof(e -> 'message') not in ('string', 'null')
-       or json_typeof(e -> 'permanent') not in ('boolean', 'null')
-       or json_typeof(e -> 'retry_delay') not in ('number', 'null')
-       or (e ->> 'retry_delay')::double precision < 0
-    limit 1;
-    if v_bad is not null then
-      raise exception 'malformed failure entry: %', left(v_bad, 200)
+
+    -- Read as jsonb, once: json accepts what jsonb (and text) cannot hold, \u0000 or an
+    -- unpaired surrogate in a string, a number beyond numeric; such an entry is malformed.
+    begin
+      v_failures := failures::jsonb;
+    exception when data_exception or program_limit_exceeded then
+      for v_bad_ord, v_entry in
+        select a.ord, a.e from json_array_elements(failures) with ordinality as a(e, ord)
+        order by a.ord
+      loop
+        begin
+          perform v_entry::jsonb;
+        exception when data_exception or program_limit_exceeded then
+          get stacked diagnostics v_problem = message_text, v_problem_detail = pg_exception_detail;
+          raise exception 'malformed failure entry: %', left(v_entry::text, 200)
+            using errcode = 'GWA03',
+            detail = format('Entry %s of failures cannot be converted to jsonb (%s%s): its '
+              '"message" must be storable as text and its "payload" as jsonb.',
+              v_bad_ord, v_problem, ': ' || rtrim(nullif(v_problem_detail, ''), '.')),
+            hint = E'Replace \\u0000 and unpaired surrogates (\\ud800 to \\udfff) in the '
+              'message and payload, e.g. with U+FFFD.';
+        end;
+      end loop;
+      raise exception 'failures cannot be converted to jsonb'
         using errcode = 'GWA03',
-        detail = 'Each entry needs "id" (a job id) and "message" (text); "payload", "permanent" (boolean) and "retry_delay" (seconds, >= 0) are optional.',
+        detail = 'Each entry converts, but the whole document does not (it is too large).',
+        hint = 'Report the failures in smaller batches.';
+    end;
+
+    -- The first malformed entry. Each test runs only when the ones before it passed (a CASE),
+    -- so the numeric casts never fail. {id} and {retry_delay} are filled in below.
+    select x.ord, x.problem into v_bad_ord, v_problem
+    from (
+      select a.ord, case
+        when jsonb_typeof(a.e) <> 'object' then
+          'it is not a JSON object'
+        when jsonb_typeof(a.e -> 'id') is distinct from 'number' then
+          '"id" must be a job id (a whole number)'
+        when scale((a.e -> 'id')::numeric) > 0
+             or (a.e -> 'id')::numeric not between -9223372036854775808 and 9223372036854775807 then
+          '"id" {id} is not a job id (a whole number within bigint)'
+        when (a.e -> 'message') is null then
+          '"message" is missing'
+        when jsonb_typeof(a.e -> 'message') <> 'string' then
+          format('"message" must be a string, not JSON %s', jsonb_typeof(a.e -> 'message'))
+        when jsonb_typeof(a.e -> 'permanent') not in ('boolean', 'null') then
+          format('"permanent" must be true or false, not JSON %s', jsonb_typeof(a.e -> 'permanent'))
+        when jsonb_typeof(a.e -> 'retry_delay') not in ('number', 'null') then
+          format('"retry_delay" must be a number of seconds, not JSON %s',
+            jsonb_typeof(a.e -> 'retry_delay'))
+        when jsonb_typeof(a.e -> 'retry_delay') = 'number'
+             and (a.e -> 'retry_delay')::numeric not between 0 and 315360000 then
+          '"retry_delay" {retry_delay} is outside 0 to 315360000 seconds (10 years)'
+      end as problem
+      from jsonb_array_elements(v_failures) with ordinality as a(e, ord)
+    ) as x
+    where x.problem is not null
+    order by x.ord
+    limit 1;
+    if v_bad_ord is not null then
+      -- the entry and its values as written (jsonb normalises numbers)
+      select a.e into v_entry
+      from json_array_elements(failures) with ordinality as a(e, ord)
+      where a.ord = v_bad_ord;
+      v_problem := replace(replace(v_problem,
+        '{id}', coalesce(left((v_entry -> 'id')::text, 40), '')),
+        '{retry_delay}', coalesce(left((v_entry -> 'retry_delay')::text, 40), ''));
+      raise exception 'malformed failure entry: %', left(v_entry::text, 200)
+        using errcode = 'GWA03',
+        detail = format('Entry %s of failures: %s. Each entry needs "id" (a job id) and "message" '
+          '(text); "payload", "permanent" (boolean) and "retry_delay" (seconds, 0 to 315360000) '
+          'are optional.', v_bad_ord, v_problem),
         hint = 'Pass e.g. [{"id": 42, "message": "timeout", "retry_delay": 30}].';
+    end if;
+
+    -- One outcome per job: the same id twice in failures, or in failures and completed_job_ids.
+    select x.id, x.positions, x.also_completed into v_dup_id, v_dup_positions, v_also_completed
+    from (
+      select (a.e ->> 'id')::bigint as id,
+        string_agg(a.ord::text, ', ' order by a.ord) as positions,
+        min(a.ord) as first,
+        count(*) as n,
+        (a.e ->> 'id')::bigint = any(completed_job_ids) as also_completed
+      from jsonb_array_elements(v_failures) with ordinality as a(e, ord)
+      group by 1
+    ) as x
+    where x.n > 1 or x.also_completed
+    order by x.first
+    limit 1;
+    if v_dup_id is not null and v_also_completed then
+      raise exception 'job % is reported both completed and failed', v_dup_id
+        using errcode = 'GWA03',
+        detail = format('The id %s is in completed_job_ids and in failures (entry %s).',
+          v_dup_id, v_dup_positions),
+        hint = 'Report each job once: in completed_job_ids or in failures.';
+    elsif v_dup_id is not null then
+      raise exception 'job % is in failures more than once', v_dup_id
+        using errcode = 'GWA03',
+        detail = format('Entries %s of failures have the id %s; only one outcome can be recorded.',
+          v_dup_positions, v_dup_id),
+        hint = 'Report each job once: one failure entry per job.';
     end if;
   end if;
 
@@ -69,15 +168,17 @@ begin
   ),
   f as (
     select x.id, x.message, x.payload, coalesce(x.permanent, false) as permanent, x.retry_delay
-    from json_to_recordset(coalesce(failures, '[]'::json))
-      as x(id bigint, message text, payload json, permanent boolean, retry_delay double precision)
+    from jsonb_to_recordset(coalesce(v_failures, '[]'::jsonb))
+      as x(id bigint, message text, payload json, permanent boolean, retry_delay numeric)
   ),
   failed as (
     update graphile_worker._private_jobs as jobs
     set
-      last_error = coalesce(f.message, 'Non error or error without message thrown.'),
+      last_error = f.message,
       run_at = case
-        when f.retry_delay is not null then v_now + f.retry_delay * interval '1 second'
+        -- rounded to microseconds: 1e-400 is a valid retry_delay but no double precision
+        when f.retry_delay is not null
+          then v_now + round(f.retry_delay, 6)::double precision * interval '1 second'
         else greatest(v_now, jobs.run_at) + exp(least(jobs.attempts, 10)) * interval '1 second'
       end,
       attempts = case when f.permanent then jobs.max_attempts else jobs.attempts end,
@@ -119,4 +220,4 @@ end;
 $$;
 
 comment on function graphile_worker.report_jobs(text, bigint[], json, timestamptz) is
-  'Runner: report a batch of outcomes in one call. Completed jobs are deleted; failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?}]) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost.';
+  'Runner: report a batch of outcomes in one call. Completed jobs are deleted; failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';

@@ -1,4 +1,5 @@
--- Give back jobs a worker claimed but did not start (local-queue TTL, shutdown).
+-- Give back jobs a worker claimed but did not start (local-queue TTL, shutdown). A worker
+-- registered by another role is refused (GWA05).
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.return_jobs(
@@ -19,6 +20,10 @@ begin
     raise exception 'now must not be null'
       using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
   end if;
+  if return_jobs.now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(return_jobs.now, 'return_jobs');
+  end if;
+  perform graphile_worker._private_check_worker_holder(return_jobs.worker_id, 'return_jobs');
 
   with returned as (
     update graphile_worker._private_jobs as jobs
@@ -39,4 +44,4 @@ end;
 $$;
 
 comment on function graphile_worker.return_jobs(text, bigint[], timestamptz) is
-  'Runner: give back claimed jobs that were never started: the attempt is refunded and the job and its queue are unlocked. Only rows locked by worker_id are touched. Returns how many jobs were returned.';
+  'Runner: give back claimed jobs that were never started: the attempt is refunded and the job and its queue are unlocked. Only rows locked by worker_id are touched; a worker_id registered by another role is GWA05 (below the admin level, a now other than the server''s clock is GWA06). Returns how many jobs were returned.';

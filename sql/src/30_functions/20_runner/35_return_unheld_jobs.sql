@@ -1,6 +1,7 @@
 -- Give back every job a worker has locked except those it holds: for a runner that lost the
 -- result of a claim (the connection dropped after get_jobs committed), whose jobs would
--- otherwise stay locked by a live worker until reset_locked's 4-hour rule.
+-- otherwise stay locked by a live worker until reset_locked's 4-hour rule. A worker registered
+-- by another role is refused (GWA05).
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.return_unheld_jobs(
@@ -30,6 +31,11 @@ begin
     raise exception 'now must not be null'
       using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
   end if;
+  if return_unheld_jobs.now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(return_unheld_jobs.now, 'return_unheld_jobs');
+  end if;
+  perform graphile_worker._private_check_worker_holder(return_unheld_jobs.worker_id,
+    'return_unheld_jobs');
 
   with returned as (
     update graphile_worker._private_jobs as jobs
@@ -51,4 +57,4 @@ end;
 $$;
 
 comment on function graphile_worker.return_unheld_jobs(text, bigint[], timestamptz) is
-  'Runner: give back every job locked by worker_id except held_job_ids (for a runner that lost the result of a claim): the attempt is refunded and the job and its queue are unlocked. Returns how many jobs were returned.';
+  'Runner: give back every job locked by worker_id except held_job_ids (for a runner that lost the result of a claim): the attempt is refunded and the job and its queue are unlocked; a worker_id registered by another role is GWA05 (below the admin level, a now other than the server''s clock is GWA06). Returns how many jobs were returned.';

@@ -1,5 +1,7 @@
 -- The stale-lock sweep (upstream's resetLocked): locks older than the threshold (4 hours by
--- default, as in graphile-worker) are cleared on jobs and queues.
+-- default, as in graphile-worker) are cleared on jobs and queues. Below the admin level the
+-- threshold is at least 4 hours and now is the server's clock (GWA06): otherwise any runner
+-- could release (or, with now = 'infinity', strand) the jobs that live workers hold.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.reset_locked(
@@ -28,6 +30,18 @@ begin
       detail = 'Locks older than older_than are cleared; a negative age would clear locks taken in the future.',
       hint = 'Leave it out for the 4-hour rule, or pass a positive interval.';
   end if;
+  if v_now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(v_now, 'reset_locked');
+  end if;
+  if older_than < interval '4 hours' and not graphile_worker._private_caller_is_admin() then
+    raise exception 'reset_locked: only admin-level roles may pass an older_than below 4 hours, not %',
+      older_than
+      using errcode = 'GWA06',
+      detail = 'Below the admin level a lock is cleared only after 4 hours (the graphile-worker '
+        'rule): a shorter threshold would release jobs that live workers hold.',
+      hint = 'Leave older_than out. The jobs of a crashed registered runner are released by '
+        'recover_stale_workers(); admin scripts and tests call as an admin-level role.';
+  end if;
 
   update graphile_worker._private_jobs as jobs
   set locked_at = null, locked_by = null, run_at = greatest(jobs.run_at, v_now)
@@ -43,4 +57,4 @@ end;
 $$;
 
 comment on function graphile_worker.reset_locked(interval, timestamptz) is
-  'Runner/admin: unlock jobs and queues locked for longer than older_than (default 4 hours, the graphile-worker rule); such jobs run again from greatest(run_at, now); attempts are not refunded. Returns the number of jobs unlocked.';
+  'Runner/admin: unlock jobs and queues locked for longer than older_than (default 4 hours, the graphile-worker rule); such jobs run again from greatest(run_at, now); attempts are not refunded. Below the admin level older_than must be at least 4 hours and now the server''s clock (GWA06). Returns the number of jobs unlocked.';

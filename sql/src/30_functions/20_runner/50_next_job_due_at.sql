@@ -1,6 +1,9 @@
 -- When does the next not-yet-due job of these tasks become runnable? Lets a runner sleep until
 -- exactly then instead of polling blindly. Uses the (priority, run_at) index once per distinct
--- priority (a skip scan), not a scan of all future jobs.
+-- priority (a skip scan), not a scan of all future jobs. Rows written by Node or by hand may
+-- hold a run_at no client can read (infinity, years outside 1 to 9999): infinity is never due
+-- and is skipped; the result is clamped to 0001-01-02 .. 9999-12-30 UTC, which a Python
+-- datetime holds in any time zone.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.next_job_due_at(
@@ -57,6 +60,7 @@ begin
     where jobs.is_available = true
       and jobs.priority = p.priority
       and jobs.run_at > v_now
+      and jobs.run_at < 'infinity'
       and jobs.task_id = any(v_task_ids)
       and (v_flags is null or (jobs.flags ?| v_flags) is not true)
     order by jobs.run_at
@@ -66,9 +70,12 @@ begin
   from priorities as p
   where p.priority is not null;
 
-  return v_result;
+  if v_result is null then
+    return null;
+  end if;
+  return greatest(least(v_result, '9999-12-30 23:59:59.999999+00'), '0001-01-02 00:00:00+00');
 end;
 $$;
 
 comment on function graphile_worker.next_job_due_at(text[], text[], timestamptz) is
-  'Runner: the earliest run_at after now of an available job of these tasks (jobs with a forbidden flag ignored), or null; a runner sleeps until then (bounded by its poll interval).';
+  'Runner: the earliest run_at after now of an available job of these tasks (jobs with a forbidden flag ignored), or null; a runner sleeps until then (bounded by its poll interval). A run_at of infinity is ignored; the result is clamped to 0001-01-02 .. 9999-12-30 23:59:59.999999 UTC.';

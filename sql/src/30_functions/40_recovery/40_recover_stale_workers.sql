@@ -1,6 +1,7 @@
 -- The stale-worker sweep. Any runner may call it; concurrent sweeps skip each other's worker
 -- rows (FOR UPDATE SKIP LOCKED), so each dead worker is processed once. A crash uses up the
--- attempt (not refunded), so a job that kills every worker ends permanently failed.
+-- attempt (not refunded), so a job that kills every worker ends permanently failed. Below the
+-- admin level now is the server's clock (GWA06): a runner cannot declare live workers lost.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.recover_stale_workers(
@@ -27,6 +28,9 @@ begin
       using errcode = 'GWA02',
       detail = format('recovery_delay was %s.', coalesce(recovery_delay::text, 'null')),
       hint = 'Leave recovery_delay out to make recovered jobs runnable at once.';
+  end if;
+  if v_now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(v_now, 'recover_stale_workers');
   end if;
 
   for v_worker in
@@ -66,4 +70,4 @@ end;
 $$;
 
 comment on function graphile_worker.recover_stale_workers(interval, timestamptz) is
-  'Recovery: for every registered worker whose last heartbeat is older than its stale_after, release its jobs (last_error names the lost worker, run_at delayed by recovery_delay, the attempt is not refunded) and queue locks, and delete the worker. Safe to run from many runners at once.';
+  'Recovery: for every registered worker whose last heartbeat is older than its stale_after, release its jobs (last_error names the lost worker, run_at delayed by recovery_delay, the attempt is not refunded) and queue locks, and delete the worker. Safe to run from many runners at once. Below the admin level a now other than the server''s clock is GWA06.';

@@ -79,7 +79,9 @@ begin
       end if;
       begin
         v_item.payload := v_rest::json;
-      exception when invalid_text_representation then
+        -- scheduling merges the payload as jsonb, which rejects some valid json (\u0000)
+        perform v_item.payload::jsonb;
+      exception when data_exception then
         raise exception '%: the payload is not valid JSON', v_context
           using errcode = 'GWC07',
             detail = format('%s: %s', sqlerrm, v_rest),

@@ -9,6 +9,9 @@ as $$
 declare
   v_count int;
 begin
+  if now is distinct from pg_catalog.now() then  -- below the admin level, the server's clock
+    perform graphile_worker._private_check_clock(now, 'register_crontab');
+  end if;
   insert into graphile_worker._private_known_crontabs (identifier, known_since, last_execution)
   select i.identifier, now, null
   from graphile_worker.parse_crontab(crontab) as i

@@ -38,6 +38,11 @@ begin
         detail = 'schedule_crontab needs the parsed items (parse_crontab) and a time.',
         hint = 'Pass ''{}'' for no items; leave now out to use the transaction time.';
   end if;
+  -- below the admin level, the server's clock: a future now would move each item's
+  -- last_execution forward and no runner would schedule it again until then
+  if now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(now, 'schedule_crontab');
+  end if;
   -- Minutes after v_regular_after are due now (the current one, or all since the caller's
   -- previous call); earlier ones are only scheduled as backfill, within each item's fill.
   v_regular_after := least(
@@ -60,8 +65,24 @@ begin
     end if;
     v_after := greatest(v_after, v_last_execution,
       date_trunc('minute', coalesce(v_known_since, now), 'UTC') - interval '1 microsecond');
+    -- Bounded: at most 100000 minutes per item per call (69 days of an every-minute item). Only
+    -- a window that long is counted first, so the common call pays nothing.
+    if v_minute - v_after > interval '100000 minutes' then
+      begin
+        perform count(*)
+        from graphile_worker.cron_times_between(v_item, v_after, v_minute, 100000);
+      exception when sqlstate 'GWC10' then
+        raise exception 'cron: item ''%'' has more than 100000 due minutes to schedule from % to %',
+          v_item.identifier, v_after, v_minute
+          using errcode = 'GWC10',
+            detail = 'schedule_crontab schedules at most 100000 minutes per item and call, so '
+              'that one call is bounded; nothing was scheduled. The window runs from the item''s '
+              'last execution, or from `since` or its fill, to `now`.',
+            hint = 'Shorten the item''s fill option, or pass a later since.';
+      end;
+    end if;
     for v_time in
-      select t from graphile_worker.cron_times_between(v_item, v_after, v_minute) as t
+      select t from graphile_worker.cron_times_between(v_item, v_after, v_minute, 100000) as t
     loop
       v_won := false;
       insert into graphile_worker._private_known_crontabs as k
@@ -102,4 +123,4 @@ comment on function graphile_worker.schedule_crontab(
   'current minute (all minutes after `since` when given), and for known items the missed '
   'minutes within fill (backfilled); run_at = the minute, payload gets _cron {ts, backfilled}. '
   'Exactly once per (identifier, minute) across concurrent callers: last_execution only moves '
-  'forward.';
+  'forward. Bounded: more than 100000 due minutes for one item in one call raises GWC10.';
