@@ -41,7 +41,7 @@ from ._hooks import HookDispatcher, JobsReturned
 from ._job import Job
 from ._record import JobRun
 from ._settings import WorkerSettings
-from .errors import DatabaseError
+from .errors import DatabaseError, WorkerOfAnotherRole
 
 log = logging.getLogger("gw_runner.worker")
 
@@ -286,6 +286,8 @@ class Claimer:
                 try:
                     cur = await claim
                 except DatabaseError as e:
+                    if isinstance(e, WorkerOfAnotherRole):
+                        raise  # retrying cannot help: the worker stops
                     if self._stopping():
                         return
                     if not logged_error:

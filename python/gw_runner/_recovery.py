@@ -44,7 +44,7 @@ from ._aio import wait_event
 from ._db import ChannelLike, backoff_delay, fetchall_lenient
 from ._settings import WorkerSettings
 from ._text import first_line, fmt_time
-from .errors import DatabaseError
+from .errors import DatabaseError, WorkerOfAnotherRole
 
 log = logging.getLogger("gw_runner.recovery")
 
@@ -223,7 +223,7 @@ class Recovery:
                         )
                     else:
                         self._next_sweep = time.monotonic() + (self.sweep_grace - healthy_for)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, WorkerOfAnotherRole):
                 raise
             except Exception:  # never stop silently: log and carry on
                 self._failures += 1
@@ -247,8 +247,8 @@ class Recovery:
                 alive = True
                 self.registered = True
                 log.warning("registered again as %s", self.worker_id, extra=self._extra)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, WorkerOfAnotherRole):
+            raise  # another role holds this worker id: retrying cannot help (the worker stops)
         except Exception as e:
             self._failures += 1
             self._healthy_since = None
@@ -277,7 +277,7 @@ class Recovery:
             self._confirm(False)  # a slot waiting to start a job it claimed: not its any more
             try:
                 await self._control_channel().run(self._register_op)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, WorkerOfAnotherRole):
                 raise
             except Exception as e:
                 self._failures += 1

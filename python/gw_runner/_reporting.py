@@ -30,7 +30,7 @@ from ._db import ChannelLike, backoff_delay, fetchall_lenient
 from ._hooks import HookDispatcher, JobFailed, JobPermanentlyFailed, JobSucceeded
 from ._record import JobRun
 from ._text import first_line, fmt_time, storable
-from .errors import DatabaseError, PermanentFailure, RetryLater
+from .errors import DatabaseError, PermanentFailure, RetryLater, WorkerOfAnotherRole
 
 log = logging.getLogger("gw_runner.worker")
 
@@ -170,6 +170,8 @@ class Reporter:
             try:
                 return await self._channel.run(op, deadline=self.deadline), calls > 1
             except DatabaseError as e:
+                if isinstance(e, WorkerOfAnotherRole):
+                    raise  # retrying or splitting cannot help: the worker stops
                 ids = [_entry_id(x) for x in entries]
                 data_error = (e.sqlstate or "")[:2] in _DATA_ERROR_CLASSES
                 stopping = self.deadline is not None

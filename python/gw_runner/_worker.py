@@ -41,7 +41,7 @@ from ._running import ABANDON_AFTER, Slots
 from ._settings import WorkerSettings, make_worker_id
 from ._text import first_line
 from ._wakeups import Housekeeping, Listener
-from .errors import DatabaseError, ExtensionMissing, GraphileWorkerError
+from .errors import DatabaseError, ExtensionMissing, GraphileWorkerError, WorkerOfAnotherRole
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -379,7 +379,7 @@ class Worker:
             if self._cron is not None:
                 self._cron.start()
             if self._recovery is not None:
-                self._recovery.start()
+                self._recovery.start().add_done_callback(self._on_task_done)
             self._report_task = self._watch(self._reporter.run(), "gw-reporter")
             self._slots.start(s.concurrency)
             self._fetcher = self._watch(self._claimer.run(more), "gw-fetcher")
@@ -474,8 +474,13 @@ class Worker:
             log.error("%s failed during shutdown: %s", task.get_name(), first_line(exc),
                       exc_info=exc, extra=self._extra)
             return
-        log.critical("internal error: %s stopped (%s); shutting down (exit status 1)",
-                     task.get_name(), first_line(exc), exc_info=exc, extra=self._extra)
+        if isinstance(exc, WorkerOfAnotherRole):
+            log.critical("worker id %s is now registered to another role (GWA05): this runner "
+                         "can no longer act for it; shutting down (exit status 1): %s",
+                         self.worker_id, first_line(exc), extra=self._extra)
+        else:
+            log.critical("internal error: %s stopped (%s); shutting down (exit status 1)",
+                         task.get_name(), first_line(exc), exc_info=exc, extra=self._extra)
         self._status = 1
         self._begin_stop("the worker is shutting down after an internal error")
 

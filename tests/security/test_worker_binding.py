@@ -475,3 +475,25 @@ def test_the_admin_level_counts_through_set_role(
     assert scalar(login.conn, "select graphile_worker.heartbeat('wa', now() + interval '1 s')")
     login.conn.execute("reset role")
     assert login.refused("select graphile_worker.heartbeat('wa')") == "42501"  # no grants
+
+
+def test_a_runner_whose_id_another_role_took_stops_instead_of_retrying_for_ever(
+    db: psycopg.Connection, make_role: Callable[..., Role], runners: Runners, tmp_path: Path
+) -> None:
+    """A's registration is gone (as after a sweep) and B registered A's id: every call of A is
+    refused (GWA05) from then on. Retrying cannot help, so A stops with status 1 and says why,
+    instead of logging refused heartbeats and claims for ever while it looks healthy."""
+    a = make_role("runner")
+    b = make_role("runner")
+    runner = runners.start("-j", "1", *FAST_RECOVERY, connection=a.dsn,
+                           env={"GW_TEST_RELEASE": str(tmp_path / "release")})
+    a_id = wait_until(
+        lambda: scalar(db, "select min(worker_id) from graphile_worker._private_workers"
+                           " where registered_by = %s::regrole", (a.name,)),
+        30, "runner A to register",
+    )
+    db.execute("delete from graphile_worker._private_workers where worker_id = %s", (a_id,))
+    b.conn.execute("select graphile_worker.register_worker(%s, '5 minutes', '{}')", (a_id,))
+    assert runner.wait(60) == 1, runner.log
+    assert "GWA05" in runner.log or "registered to another role" in runner.log
+    assert "internal error" not in runner.log  # said as what it is, not as a crash
