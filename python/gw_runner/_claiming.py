@@ -122,13 +122,21 @@ class Claimer:
         self.due_stale = True
         self.pulse.set()
 
+    def take_nowait(self) -> JobRun | None:
+        """The next job of the local queue for a slot, or None when it is empty (then
+        :meth:`take` waits). Once per job, so without a coroutine."""
+        queue = self.queue
+        if not queue:
+            return None
+        run = queue.popleft()
+        if len(queue) < self._low_water:
+            self._demand.set()
+        return run
+
     async def take(self) -> JobRun | None:
         """The next job for a slot; None when the worker stops."""
-        queue = self.queue
-        if queue:
-            run = queue.popleft()
-            if len(queue) < self._low_water:
-                self._demand.set()
+        run = self.take_nowait()
+        if run is not None:
             return run
         fut: asyncio.Future[JobRun | None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)

@@ -186,10 +186,10 @@ class Slots:
     # -- running jobs --------------------------------------------------------------------------
 
     async def _slot(self, slot: _Slot) -> None:
-        take = self._claimer.take
+        take, take_nowait = self._claimer.take, self._claimer.take_nowait
         streak = 0  # jobs run since this slot last gave the event loop a turn
         while not (self._stopping() or slot.abandoned):
-            run = await take()
+            run = take_nowait() or await take()
             if run is None:
                 return
             recovery = self._recovery()
