@@ -5,6 +5,8 @@ large-table scenario and a profile mode, against a real PostgreSQL server.
     python bench/run.py --workloads process --concurrency 1,10 --rounds 3
     python bench/run.py --workloads large                  # 1M non-runnable jobs vs an empty table
     python bench/run.py --profile                          # cProfile of the runner on process_c10
+    python bench/run.py --workloads long_txn               # bursts under a long open transaction
+    python bench/run.py --workloads long_txn --lt-systems gw,node   # ... and graphile-worker's
 
 Every measurement uses a fresh database with the extension (dropped afterwards). Rates are
 jobs per second (higher is better), latency is enqueue -> handler start in ms. Speed targets
@@ -29,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from long_txn import main_long_txn
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 HERE = Path(__file__).resolve().parent
@@ -233,9 +236,26 @@ def main() -> int:
     ap.add_argument("--gap-ms", type=float, default=20)
     ap.add_argument(
         "--runner-args",
-        default="--batch-size 500",
-        help="extra gw_runner options for every run (default: the tuned batch size, as the side-by-side harness uses for graphile-worker's local queue)",
+        default="",
+        help="extra gw_runner options for every run, e.g. '--batch-size 500' (default: none, the runner's defaults, which adapt the batch size)",
     )
+    ap.add_argument(
+        "--lt-systems",
+        default="gw",
+        help="long_txn: comma-separated systems: gw (this tree's extension), "
+        "gw-sql=FILE (a standalone script, e.g. sql/released/standalone/...--0.1.3.sql), "
+        "node (graphile-worker 0.18 from GW_NODE_DIR, default /tmp/benchdeps/node)",
+    )
+    ap.add_argument("--lt-burst", type=int, default=20_000, help="long_txn: jobs per burst")
+    ap.add_argument(
+        "--lt-held-jobs", type=int, default=400_000, help="long_txn: jobs through while held"
+    )
+    ap.add_argument("--lt-free", type=int, default=3, help="long_txn: bursts before the hold")
+    ap.add_argument("--lt-warmup", type=int, default=2, help="long_txn: warm-up bursts")
+    ap.add_argument(
+        "--lt-recovery", type=float, default=60, help="long_txn: seconds of bursts after it"
+    )
+    ap.add_argument("--lt-gap", type=float, default=0.5, help="long_txn: pause between bursts, s")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -248,6 +268,22 @@ def main() -> int:
     workloads = set(args.workloads.split(","))
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     rows: list[tuple[str, dict[str, float]]] = []
+
+    if "long_txn" in workloads:
+        main_long_txn(
+            args.dsn,
+            args.lt_systems.split(","),
+            burst=args.lt_burst,
+            held_jobs=args.lt_held_jobs,
+            free=args.lt_free,
+            warmup=args.lt_warmup,
+            recovery=args.lt_recovery,
+            gap=args.lt_gap,
+            concurrency=10,
+        )
+        workloads.discard("long_txn")
+        if not workloads:
+            return 0
 
     if args.profile:
         with tempfile.TemporaryDirectory() as tmp, fresh_db(args.dsn) as dsn:

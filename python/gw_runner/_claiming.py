@@ -8,6 +8,13 @@ back to a queue already below its low-water mark), the next claim is sent before
 rows are read, so the server claims while the runner reads; the queue then holds at most two
 batches.
 
+Unless ``batch_size`` is set, the batch size adapts to the backlog (:meth:`Claimer._adapt`): it
+starts at ``max(2 x concurrency, 50)``; while claims come back full, it doubles (up to
+``ADAPTIVE_MAX_BATCH``) when the slots run more than a batch in ``BATCH_PACE`` seconds and halves
+when they run less than half of one; it halves when a claim comes back short (no backlog), and
+goes back to the start size at once when a full claim holds jobs of named queues (big batches
+would keep those queues' heads from the other runners).
+
 The stage owns the local queue and the ids of every job this worker holds (claimed, not yet
 reported or returned), and gives jobs back: ``return_jobs`` for unstarted ones (shutdown,
 queue TTL, a sweep that declared this worker lost) and ``return_unheld_jobs`` after a claim
@@ -47,6 +54,11 @@ log = logging.getLogger("gw_runner.worker")
 
 ClaimOp = Callable[[psycopg.AsyncConnection[Any]], Awaitable[psycopg.AsyncCursor[Any]]]
 
+#: the largest batch the adaptive batch size grows to (graphile-worker's tuned local queue)
+ADAPTIVE_MAX_BATCH = 500
+#: the adaptive batch size aims at about this many seconds of work per claim
+BATCH_PACE = 0.1
+
 
 class Claimer:
     """Claims jobs into the local queue (see the module docstring).
@@ -73,12 +85,23 @@ class Claimer:
         idle: Callable[[], bool],
         on_drained: Callable[[], None],
         on_undecodable: Callable[[list[UndecodableRow]], None],
+        on_resize: Callable[[int], None] = lambda size: None,
     ) -> None:
         self.worker_id = worker_id
         self.settings = settings
         self._task_names = task_names
         self._forbidden = list(settings.forbidden_flags) if settings.forbidden_flags else None
+        #: the most jobs the next claim asks for (adapted unless settings.batch_size is set)
         self.batch_size = settings.effective_batch_size
+        self._base_batch = self.batch_size
+        self._adaptive = settings.batch_size is None
+        self._max_batch = max(self._base_batch, ADAPTIVE_MAX_BATCH)
+        #: jobs handed to slots so far, and (time, that count) when the pace was last taken
+        self.taken = 0
+        self._pace_mark = (0.0, 0)
+        self._full = False  # the last claim came back full: there is a backlog
+        self._named = False  # ... and it held jobs of named queues
+        self._on_resize = on_resize
         self._low_water = max(settings.concurrency, self.batch_size // 2)
         self._queue_cap = self.batch_size + self.batch_size // 2
         self._claim = claim_channel
@@ -129,6 +152,7 @@ class Claimer:
         if not queue:
             return None
         run = queue.popleft()
+        self.taken += 1
         if len(queue) < self._low_water:
             self._demand.set()
         return run
@@ -235,6 +259,35 @@ class Claimer:
         # next claim is in flight while half a batch is still queued.
         return min(self.batch_size, self._queue_cap - queued)
 
+    def _adapt(self) -> None:
+        """The adaptive batch size (see the module docstring), before a claim the local queue
+        asks for."""
+        size = self.batch_size
+        now = time.monotonic()
+        since, ran = now - self._pace_mark[0], self.taken - self._pace_mark[1]
+        if not self._full:
+            size = max(self._base_batch, size // 2)
+        elif self._named:
+            size = self._base_batch
+        elif ran < size:
+            # the pace is taken over at least a batch: since a batch is at least 2 x
+            # concurrency, that spans at least one job's run, not one wave of completions
+            return
+        else:
+            per_pace = ran / since * BATCH_PACE  # jobs the slots run in BATCH_PACE seconds
+            if per_pace > size:
+                size = min(self._max_batch, size * 2)
+            elif per_pace < size / 2:
+                size = max(self._base_batch, size // 2)
+        self._pace_mark = (now, self.taken)
+        if size != self.batch_size:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("batch size %d -> %d", self.batch_size, size, extra=self._extra)
+            self.batch_size = size
+            self._low_water = max(self.settings.concurrency, size // 2)
+            self._queue_cap = size + size // 2
+            self._on_resize(size)
+
     def _dispatch(self, jobs: list[Job], bad: list[UndecodableRow]) -> None:
         claimed_at = time.monotonic()
         waiters, queue, held = self._waiters, self.queue, self.held
@@ -245,6 +298,7 @@ class Claimer:
                 fut = waiters.popleft()
                 if not fut.done():
                     fut.set_result(run)
+                    self.taken += 1
                     self.handoffs += 1  # handed to an idle slot, not started yet
                     break
             else:
@@ -283,6 +337,8 @@ class Claimer:
                         more = True
                         continue
                     self._demand.clear()
+                    if self._adaptive:
+                        self._adapt()
                     want = self._demand_size()
                     if want <= 0:
                         await self._demand.wait()
@@ -321,6 +377,9 @@ class Claimer:
                 more = got >= want
                 queued = len(self.queue)
                 if more and not self._stopping() and queued < self._low_water:
+                    if self._adaptive:
+                        self._full = True  # (named: as in the claim before, rows unread)
+                        self._adapt()
                     ahead_want = min(self.batch_size, 2 * self.batch_size - queued - got)
                     if ahead_want > 0:
                         if log.isEnabledFor(logging.DEBUG):
@@ -335,6 +394,9 @@ class Claimer:
                                            reason="shutdown")
                     return
                 self._dispatch(jobs, bad)
+                if self._adaptive:
+                    self._full = more
+                    self._named = more and any(job.queue_name is not None for job in jobs)
         except asyncio.CancelledError:
             if ahead is not None:
                 ahead.cancel()  # stuck: its jobs (if any) are left to the stale-lock sweeps

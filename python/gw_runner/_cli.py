@@ -158,7 +158,8 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         ("--batch-size",), "batch_size", "BATCH_SIZE",
-        "most jobs claimed per call (default: max(2 x jobs, 50))",
+        "most jobs claimed per call (default: adaptive, from max(2 x jobs, 50) up to 500 "
+        "while a backlog of fast jobs lasts)",
         lambda t: _positive_int(t, high=MAX_BATCH_SIZE), "N",
     ),
     _Option(

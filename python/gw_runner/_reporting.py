@@ -58,7 +58,7 @@ class Reporter:
         channel: ChannelLike,
         hooks: HookDispatcher,
         report_delay: float,
-        threshold: int,
+        batch_size: int,
         idle: Callable[[], bool],
         after_report: Callable[[list[int], bool], None],
         on_lost: Callable[[], None],
@@ -67,7 +67,7 @@ class Reporter:
         self._channel = channel
         self._hooks = hooks
         self._delay = report_delay
-        self._threshold = threshold
+        self._threshold = max(batch_size, 50)
         self._idle = idle
         self._after_report = after_report
         self._on_lost = on_lost
@@ -91,6 +91,10 @@ class Reporter:
         n = len(self._pending)
         if n == 1 or n >= self._threshold or self._idle():
             self._wake.set()
+
+    def resize(self, batch_size: int) -> None:
+        """The claims' batch size changed: report in batches of about that many."""
+        self._threshold = max(batch_size, 50)
 
     def wake(self) -> None:
         self._wake.set()

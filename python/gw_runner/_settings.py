@@ -49,8 +49,8 @@ class WorkerSettings:
     - ``poll_interval``: seconds between polls when idle (a NOTIFY or the next job's due time
       wakes the runner earlier).
     - ``listen``: LISTEN for ``jobs:insert`` (turn off behind PgBouncer transaction pooling).
-    - ``batch_size``: most jobs claimed per ``get_jobs`` call; None means
-      ``max(2 * concurrency, 50)``.
+    - ``batch_size``: most jobs claimed per ``get_jobs`` call; None means adaptive: from
+      ``max(2 * concurrency, 50)`` up to 500 while a backlog of fast jobs lasts (docs/runner.md).
     - ``local_queue_ttl``: claimed jobs not started within this many seconds are returned.
     - ``report_delay``: outcomes are reported in one call at most this many seconds after the
       first one of a batch is ready (sooner when ``batch_size`` are ready or the runner idles).

@@ -136,7 +136,7 @@ class Worker:
         self._reporter = Reporter(
             worker_id=self.worker_id, channel=self._report, hooks=self.hooks,
             report_delay=settings.report_delay,
-            threshold=max(settings.effective_batch_size, 50),
+            batch_size=settings.effective_batch_size,
             idle=self._nothing_running, after_report=self._after_report,
             on_lost=self._check_registration,
         )
@@ -145,6 +145,7 @@ class Worker:
             claim_channel=self._claim, return_channel=self._report, hooks=self.hooks,
             stopping=lambda: self._stopping, deadline=self._return_deadline,
             idle=self._idle, on_drained=self._on_drained, on_undecodable=self._fail_undecodable,
+            on_resize=self._reporter.resize,
         )
         self._slots = Slots(
             tasks=self.tasks, job_timeout=settings.job_timeout, worker_id=self.worker_id,
