@@ -14,7 +14,8 @@ from helpers import rows
 
 FUNCTIONS = """
 select p.oid, p.oid::regprocedure::text as signature, l.lanname, p.prosrc,
-       pg_get_functiondef(p.oid) as definition
+       pg_get_functiondef(p.oid) as definition,
+       (select t.tgrelid from pg_trigger t where t.tgfoid = p.oid limit 1) as trigger_relid
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_language l on l.oid = p.prolang
@@ -85,7 +86,10 @@ def test_lint_plpgsql_check_reports_no_error(db: psycopg.Connection) -> None:
     errors = []
     for f in _functions(db, "plpgsql"):
         for issue in rows(
-            db, "select * from plpgsql_check_function_tb(%s::regprocedure)", [f["oid"]]
+            db,
+            # a trigger function is checked against the table of its trigger
+            "select * from plpgsql_check_function_tb(%s::regprocedure, coalesce(%s::oid, 0))",
+            [f["oid"], f["trigger_relid"]],
         ):
             if issue["level"] == "error":
                 errors.append(

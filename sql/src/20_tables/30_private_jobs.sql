@@ -44,8 +44,11 @@ select pg_catalog.pg_extension_config_dump('graphile_worker.jobs_id_seq1', '');
 -- per priority), jobs of tasks the runner does not handle (one range per task), and jobs
 -- waiting behind a locked named queue (one probe per queue). Within a named queue, jobs with the
 -- same priority and run_at (e.g. from one add_jobs call) run in id order: first in, first out.
+-- The claim index of jobs without a queue has id in its key (0.1.4) so that a claim can start
+-- at a remembered (priority, run_at, id) (_private_claim_floors) instead of walking the entries
+-- of jobs claimed before it.
 create index jobs_gw_claim_no_queue_index on graphile_worker._private_jobs
-  using btree (task_id, priority, run_at) include (id)
+  using btree (task_id, priority, run_at, id)
   where (is_available = true and job_queue_id is null);
 
 create index jobs_gw_claim_queue_index on graphile_worker._private_jobs

@@ -34,8 +34,15 @@ declare
   v_dup_id bigint;
   v_dup_positions text;
   v_also_completed boolean;
+  v_ids bigint[];
+  v_outcomes text[];
+  v_attempts smallint[];
+  v_max_attempts smallint[];
+  v_run_ats timestamptz[];
+  v_queue_ids integer[];
+  v_bound oid;
 begin
-  -- the checker raises the error; the plain expression saves a call on every claim
+  -- the checker raises the error; the plain expression saves a call on every report
   if report_jobs.worker_id is null or report_jobs.worker_id = '' or length(report_jobs.worker_id) > 128 then
     perform graphile_worker._private_check_worker_id(report_jobs.worker_id);
   end if;
@@ -46,7 +53,13 @@ begin
   if v_now <> pg_catalog.now() then
     perform graphile_worker._private_check_clock(v_now, 'report_jobs');
   end if;
-  perform graphile_worker._private_check_worker_holder(report_jobs.worker_id, 'report_jobs');
+  -- the holder check inline (a call costs every report); the checker raises GWA05 unless the
+  -- caller is admin-level
+  select w.registered_by into v_bound
+  from graphile_worker._private_workers as w where w.worker_id = report_jobs.worker_id;
+  if v_bound is not null and pg_catalog.pg_get_userbyid(v_bound) <> session_user then
+    perform graphile_worker._private_check_worker_holder(report_jobs.worker_id, 'report_jobs');
+  end if;
 
   if failures is not null then
     if json_typeof(failures) <> 'array' then
@@ -159,7 +172,8 @@ begin
     end if;
   end if;
 
-  return query
+  -- The jobs this worker still holds: completed ones deleted, failed ones rescheduled; their
+  -- outcomes are kept to be returned once the jobs' queues are unlocked.
   with done as (
     delete from graphile_worker._private_jobs as jobs
     where jobs.id = any(completed_job_ids)
@@ -190,32 +204,39 @@ begin
       and jobs.locked_by = report_jobs.worker_id
     returning jobs.id, jobs.job_queue_id, jobs.attempts, jobs.max_attempts, jobs.run_at
   ),
-  unlocked as (
-    update graphile_worker._private_job_queues as q
-    set locked_by = null, locked_at = null
-    where q.locked_by = report_jobs.worker_id
-      and q.id in (
-        select d.job_queue_id from done as d
-        union all
-        select fl.job_queue_id from failed as fl
-      )
+  reported as (
+    select d.id, 'completed'::text as outcome, d.attempts, d.max_attempts, d.run_at,
+      d.job_queue_id
+    from done as d
+    union all
+    select fl.id,
+      case when fl.attempts >= fl.max_attempts then 'permanently_failed' else 'failed' end,
+      fl.attempts, fl.max_attempts, fl.run_at, fl.job_queue_id
+    from failed as fl
   )
-  select d.id, 'completed'::text, d.attempts, d.max_attempts, d.run_at
-  from done as d
-  union all
-  select fl.id,
-    case when fl.attempts >= fl.max_attempts then 'permanently_failed' else 'failed' end,
-    fl.attempts, fl.max_attempts, fl.run_at
-  from failed as fl
+  select array_agg(r.id), array_agg(r.outcome), array_agg(r.attempts), array_agg(r.max_attempts),
+    array_agg(r.run_at), array_agg(r.job_queue_id) filter (where r.job_queue_id is not null)
+  into v_ids, v_outcomes, v_attempts, v_max_attempts, v_run_ats, v_queue_ids
+  from reported as r;
+
+  perform graphile_worker._private_unlock_job_queues(report_jobs.worker_id, v_queue_ids);
+
+  -- The outcomes, then the jobs this worker no longer holds (swept, or never its own): lost.
+  return query
+  select r.id, r.outcome, r.attempts, r.max_attempts, r.run_at
+  from rows from (
+    pg_catalog.unnest(v_ids), pg_catalog.unnest(v_outcomes), pg_catalog.unnest(v_attempts),
+    pg_catalog.unnest(v_max_attempts), pg_catalog.unnest(v_run_ats)
+  ) as r(id, outcome, attempts, max_attempts, run_at)
   union all
   select x.id, 'lost'::text, null::smallint, null::smallint, null::timestamptz
   from (
     select c.id from pg_catalog.unnest(completed_job_ids) as c(id)
     union
-    select f.id from f
+    select f.id
+    from jsonb_to_recordset(coalesce(v_failures, '[]'::jsonb)) as f(id bigint)
   ) as x
-  where not exists (select 1 from done as d where d.id = x.id)
-    and not exists (select 1 from failed as fl where fl.id = x.id);
+  where not exists (select 1 from pg_catalog.unnest(v_ids) as r(id) where r.id = x.id);
 end;
 $$;
 

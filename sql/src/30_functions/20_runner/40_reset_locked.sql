@@ -1,7 +1,9 @@
 -- The stale-lock sweep (upstream's resetLocked): locks older than the threshold (4 hours by
 -- default, as in graphile-worker) are cleared on jobs and queues. Below the admin level the
 -- threshold is at least 4 hours and now is the server's clock (GWA06): otherwise any runner
--- could release (or, with now = 'infinity', strand) the jobs that live workers hold.
+-- could release (or, with now = 'infinity', strand) the jobs that live workers hold. The 4 hours
+-- are _private_lock_expiry(); the default of older_than and the messages spell them out, as
+-- they are what callers see.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.reset_locked(
@@ -33,7 +35,8 @@ begin
   if v_now <> pg_catalog.now() then
     perform graphile_worker._private_check_clock(v_now, 'reset_locked');
   end if;
-  if older_than < interval '4 hours' and not graphile_worker._private_caller_is_admin() then
+  if older_than < graphile_worker._private_lock_expiry()
+     and not graphile_worker._private_caller_is_admin() then
     raise exception 'reset_locked: only admin-level roles may pass an older_than below 4 hours, not %',
       older_than
       using errcode = 'GWA06',

@@ -1,4 +1,5 @@
--- Admin: stop retrying jobs that are not locked (graphile-worker 0.18 contract).
+-- Admin: stop retrying jobs that are not locked (graphile-worker 0.18 contract); a lock older
+-- than _private_lock_expiry() has expired and does not count.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.permanently_fail_jobs(job_ids bigint[], error_message text default null)
@@ -13,7 +14,7 @@ as $$
     attempts = jobs.max_attempts,
     updated_at = now()
   where jobs.id = any(job_ids)
-    and (jobs.locked_at is null or jobs.locked_at < now() - interval '4 hours')
+    and (jobs.locked_at is null or jobs.locked_at < now() - graphile_worker._private_lock_expiry())
   returning *;
 $$;
 

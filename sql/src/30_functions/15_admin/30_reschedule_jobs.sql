@@ -1,9 +1,9 @@
 -- Admin: change run_at / priority / attempts / max_attempts of jobs that are not locked
--- (graphile-worker 0.18 contract); a null argument keeps the current value. The arguments are
--- checked before any row is touched, with upstream's SQLSTATEs (23514 for max_attempts < 1,
--- 22003 outside smallint) but a message with DETAIL and HINT instead of the failing row;
--- GWE01 for a run_at no client can read back; a negative attempts is rejected (22003), where
--- upstream stores it.
+-- (graphile-worker 0.18 contract; a lock older than _private_lock_expiry() does not count); a
+-- null argument keeps the current value. The arguments are checked before any row is touched,
+-- with upstream's SQLSTATEs (23514 for max_attempts < 1, 22003 outside smallint) but a message
+-- with DETAIL and HINT instead of the failing row; GWE01 for a run_at no client can read back;
+-- a negative attempts is rejected (22003), where upstream stores it.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.reschedule_jobs(
@@ -62,7 +62,7 @@ begin
     max_attempts = coalesce(reschedule_jobs.max_attempts::smallint, jobs.max_attempts),
     updated_at = now()
   where jobs.id = any(job_ids)
-    and (jobs.locked_at is null or jobs.locked_at < now() - interval '4 hours')
+    and (jobs.locked_at is null or jobs.locked_at < now() - graphile_worker._private_lock_expiry())
   returning jobs.*;
 end;
 $$;

@@ -1,7 +1,8 @@
--- Remove a pending job by key (graphile-worker 0.18 contract). A job that is running cannot be
--- removed: it loses its key and will not be retried. The key's row is locked first (FOR
--- UPDATE), so an enqueue of the same key waits for this call, and this call for an open
--- enqueue of the same key; callers of other keys never wait (no advisory lock, no bucket).
+-- Remove a pending job by key (graphile-worker 0.18 contract). A job that is running (locked,
+-- and the lock younger than _private_lock_expiry()) cannot be removed: it loses its key and
+-- will not be retried. The key's row is locked first (FOR UPDATE), so an enqueue of the same
+-- key waits for this call, and this call for an open enqueue of the same key; callers of other
+-- keys never wait (no advisory lock, no bucket).
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.remove_job(job_key text)
@@ -32,7 +33,8 @@ begin
     return null;
   end if;
 
-  if v_job.locked_at is null or v_job.locked_at < now() - interval '4 hours' then
+  if v_job.locked_at is null
+     or v_job.locked_at < now() - graphile_worker._private_lock_expiry() then
     delete from graphile_worker._private_jobs as jobs
     where jobs.id = v_job.id
     returning * into v_job;

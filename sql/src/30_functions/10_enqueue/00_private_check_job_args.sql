@@ -1,9 +1,13 @@
--- Validate one job's arguments before anything is written, so bad input raises a clear error
--- and burns no identity value: upstream's SQLSTATEs where upstream has them (23502 not null,
--- 23514 check, 22003 range, 22004 null flag), GWE01 for a run_at no client can read back and
--- GWE03 for a payload that jsonb cannot hold. Callers test cheap conditions first and call this
--- only to raise; it returns nothing when the arguments are fine (the payload test of the callers
--- may flag payloads that turn out to be fine).
+-- The rules for one job's arguments, with their errors, each written once: the first rule
+-- broken raises, in this order, before anything is written, so bad input gets a clear error and
+-- burns no identity value: upstream's SQLSTATEs where upstream has them (23502 not null, 23514
+-- check, 22003 range, 22004 null flag), GWE01 for a run_at no client can read back and GWE03
+-- for a payload that jsonb cannot hold. Returns nothing when the arguments are fine.
+-- add_job and add_jobs call it only to raise: they test the same conditions first as plain
+-- expressions (add_job once, add_jobs in its one pass over the specs), as a call for every job
+-- measured 15 to 30 % more server time for add_job and about a third more for add_jobs (the
+-- call and the switch to its pinned search_path, PostgreSQL 15); for the payload they flag what
+-- jsonb may reject, and this converts it.
 create function graphile_worker._private_check_job_args(
   identifier text,
   payload json,
@@ -101,3 +105,6 @@ begin
   end if;
 end;
 $$;
+
+comment on function graphile_worker._private_check_job_args(text, json, text, timestamptz, integer, text, integer, text[], integer) is
+  'Private: raise the error of the first rule one job''s arguments break (spec_position names the spec of add_jobs); return nothing when they are fine.';

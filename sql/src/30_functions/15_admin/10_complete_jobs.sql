@@ -1,4 +1,5 @@
--- Admin: delete jobs that are not locked (graphile-worker 0.18 contract).
+-- Admin: delete jobs that are not locked (graphile-worker 0.18 contract); a lock older than
+-- _private_lock_expiry() has expired and does not count.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.complete_jobs(job_ids bigint[])
@@ -9,7 +10,7 @@ set search_path = pg_catalog, pg_temp
 as $$
   delete from graphile_worker._private_jobs as jobs
   where jobs.id = any(job_ids)
-    and (jobs.locked_at is null or jobs.locked_at < now() - interval '4 hours')
+    and (jobs.locked_at is null or jobs.locked_at < now() - graphile_worker._private_lock_expiry())
   returning *;
 $$;
 

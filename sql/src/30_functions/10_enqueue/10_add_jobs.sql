@@ -1,14 +1,17 @@
 -- Enqueue many jobs in one statement (graphile-worker 0.18 contract, plus fixes):
---  * every spec is validated first, so bad input changes nothing and burns no identity value;
---    a run_at no client can read back (GWE01), a payload jsonb cannot hold (GWE03) and the same
---    job key in two specs (GWE02; upstream fails in the upsert with 21000) are rejected too;
+--  * every spec is validated first, so bad input changes nothing and burns no identity value:
+--    the rules of _private_check_job_args (also a run_at no client can read back, GWE01, and a
+--    payload jsonb cannot hold, GWE03), and the same job key in two specs (GWE02; upstream
+--    fails in the upsert with 21000);
 --  * keyed specs are serialised per key by row locks of the jobs table only (never advisory
 --    locks, which any role can hold): one upsert in job key order locks the row of each key,
 --    also the row of a running or permanently failed job, which it does not update; that job
 --    then loses its key and the spec makes a new job, while no one else can touch the key. So
 --    a keyed spec always returns its row (#580), an open transaction blocks only callers of
 --    its own keys, and two calls never deadlock on each other's keys;
---  * specs without keys take a plain insert (no ON CONFLICT);
+--  * specs without keys take a plain insert (ON CONFLICT costs each row a speculative
+--    insertion); add_job builds a job's row with the same expressions and uses the upsert's SET
+--    list, in statements of its own (see there why);
 --  * the enqueuers' guard against garbage collection (see _private_gc_lock) is a ROW SHARE
 --    lock on _private_tasks, held from before task and queue ids are read until commit;
 --  * jobs:insert is notified while the notification queue is less than half full: a session
@@ -26,9 +29,9 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_count integer := coalesce(cardinality(specs), 0);
-  v_rows graphile_worker._private_jobs[];
+  v_rows graphile_worker._private_jobs[] := '{}';
   v_held text[];
-  v_invalid bigint;
+  v_flagged bigint[];
   v_keyed bigint;
   v_new_tasks bigint;
   v_new_queues bigint;
@@ -43,9 +46,12 @@ begin
   -- conflicts with their EXCLUSIVE lock), so the tasks and queues seen below stay.
   lock table graphile_worker._private_tasks in row share mode;
 
-  -- One pass over the specs: any invalid, any keyed, any new task identifier or queue name.
+  -- One pass over the specs: those the checker must see, any keyed, any new task identifier or
+  -- queue name. The screen is the conditions of _private_check_job_args as plain expressions
+  -- (see there why), as in add_job; it may flag a payload that turns out to be fine, and the
+  -- checker decides.
   select
-    count(*) filter (where
+    array_agg(s.ord) filter (where
       s.identifier is null
       or length(s.identifier) > 128
       or length(s.queue_name) > 128
@@ -53,35 +59,26 @@ begin
       or s.max_attempts < 1
       or array_position(s.flags, null) is not null
       or s.run_at < '0001-01-02 00:00:00+00' or s.run_at >= '9999-12-31 00:00:00+00'
-      -- may jsonb reject the payload? (as in add_job; the checker decides)
       or octet_length(s.payload::text) > 6000
       or strpos(s.payload::text, E'\\u') > 0
       or s.payload::text ~ '[eE][-+0-9][0-9]{4}'),
     count(s.job_key),
     count(*) filter (where t.id is null),
     count(*) filter (where s.queue_name is not null and q.id is null)
-  into v_invalid, v_keyed, v_new_tasks, v_new_queues
-  from pg_catalog.unnest(specs) as s
+  into v_flagged, v_keyed, v_new_tasks, v_new_queues
+  from pg_catalog.unnest(specs) with ordinality
+    as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
   left join graphile_worker._private_tasks as t on t.identifier = s.identifier
   left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name;
 
-  if v_invalid > 0 then
-    -- raises the error for the first invalid spec (a flagged payload may turn out to be fine)
+  if v_flagged is not null then
+    -- the checker decides, spec by spec in order: it raises for the first invalid one
     perform graphile_worker._private_check_job_args(
       s.identifier, s.payload, s.queue_name, s.run_at, s.max_attempts, s.job_key, s.priority,
       s.flags, s.ord::integer)
     from pg_catalog.unnest(specs) with ordinality
       as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
-    where s.identifier is null
-       or length(s.identifier) > 128
-       or length(s.queue_name) > 128
-       or length(s.job_key) not between 1 and 512
-       or s.max_attempts < 1
-       or array_position(s.flags, null) is not null
-       or s.run_at < '0001-01-02 00:00:00+00' or s.run_at >= '9999-12-31 00:00:00+00'
-       or octet_length(s.payload::text) > 6000
-       or strpos(s.payload::text, E'\\u') > 0
-       or s.payload::text ~ '[eE][-+0-9][0-9]{4}'
+    where s.ord = any(v_flagged)
     order by s.ord;
   end if;
 
@@ -111,26 +108,8 @@ begin
     end if;
   end if;
 
-  -- Insert only missing identifiers and queue names, so no identity value is burned (#619).
-  if v_new_tasks > 0 then
-    insert into graphile_worker._private_tasks (identifier)
-    select distinct s.identifier
-    from pg_catalog.unnest(specs) as s
-    where not exists (
-      select 1 from graphile_worker._private_tasks as t where t.identifier = s.identifier
-    )
-    on conflict do nothing;
-  end if;
-
-  if v_new_queues > 0 then
-    insert into graphile_worker._private_job_queues (queue_name)
-    select distinct s.queue_name
-    from pg_catalog.unnest(specs) as s
-    where s.queue_name is not null
-      and not exists (
-        select 1 from graphile_worker._private_job_queues as q where q.queue_name = s.queue_name
-      )
-    on conflict do nothing;
+  if v_new_tasks > 0 or v_new_queues > 0 then
+    perform graphile_worker._private_add_tasks_and_queues(specs);
   end if;
 
   -- The count over-estimates (updates and future run_at count too), as upstream's does.
@@ -168,79 +147,13 @@ begin
   -- good) is locked but not updated (ON CONFLICT DO UPDATE locks every conflicting row). Ids
   -- are drawn in spec order first (FIFO within a named queue); the id of a spec that updates
   -- an existing job stays unused, as with the identity default.
-  with upserted as (
-    insert into graphile_worker._private_jobs as jobs
-      (id, job_queue_id, task_id, payload, run_at, max_attempts, key, priority, flags)
-    overriding system value
-    select
-      s.id,
-      q.id,
-      t.id,
-      coalesce(s.payload, '{}'::json),
-      coalesce(s.run_at, now()),
-      coalesce(s.max_attempts, 25::smallint),
-      s.job_key,
-      coalesce(s.priority, 0::smallint),
-      case when s.flags is not null then
-        (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
-    from (
-      -- not pulled up (ORDER BY, volatile target list): nextval runs after the sort
-      select pg_catalog.nextval('graphile_worker.jobs_id_seq1'::regclass) as id, u.*
-      from pg_catalog.unnest(specs) with ordinality
-        as u(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
-      order by u.ord
-    ) as s
-    join graphile_worker._private_tasks as t on t.identifier = s.identifier
-    left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name
-    order by s.job_key
-    on conflict (key) do update set
-      job_queue_id = excluded.job_queue_id,
-      task_id = excluded.task_id,
-      payload = case
-        when json_typeof(jobs.payload) <> 'array' or json_typeof(excluded.payload) <> 'array'
-          then excluded.payload
-        -- a stored payload jsonb may reject (the test of add_job): merged by the helper, which
-        -- joins the arrays as text when jsonb fails (rows written by Node or by hand)
-        when octet_length(jobs.payload::text) > 6000
-             or strpos(jobs.payload::text, E'\\u') > 0
-             or jobs.payload::text ~ '[eE][-+0-9][0-9]{4}'
-          then graphile_worker._private_merge_array_payloads(jobs.payload, excluded.payload)
-        else (jobs.payload::jsonb || excluded.payload::jsonb)::json
-      end,
-      max_attempts = excluded.max_attempts,
-      run_at = case
-        when job_key_preserve_run_at is true and jobs.attempts = 0 then jobs.run_at
-        else excluded.run_at
-      end,
-      priority = excluded.priority,
-      revision = jobs.revision + 1,
-      flags = excluded.flags,
-      attempts = 0,
-      last_error = null,
-      updated_at = now()
-    where jobs.is_available
-    returning jobs as job
-  )
-  select coalesce(array_agg(u.job), '{}') into v_rows from upserted as u;
-
-  if cardinality(v_rows) < v_count then
-    -- Keys whose job is running or failed for good (#580: a worker may have claimed it a
-    -- moment ago). This transaction holds those rows' locks since the upsert, so nobody can
-    -- change them or give their keys to another job: the job keeps its row but loses its key
-    -- (and will not be retried), and the spec makes a new job under the key.
-    select array_agg(s.job_key) into v_held
-    from pg_catalog.unnest(specs) as s
-    where s.job_key is not null
-      and not exists (select 1 from pg_catalog.unnest(v_rows) as r where r.key = s.job_key);
-
-    update graphile_worker._private_jobs as jobs
-    set key = null, attempts = jobs.max_attempts, updated_at = now()
-    where jobs.key = any(v_held);
-
-    with inserted as (
+  loop
+    with upserted as (
       insert into graphile_worker._private_jobs as jobs
-        (job_queue_id, task_id, payload, run_at, max_attempts, key, priority, flags)
+        (id, job_queue_id, task_id, payload, run_at, max_attempts, key, priority, flags)
+      overriding system value
       select
+        s.id,
         q.id,
         t.id,
         coalesce(s.payload, '{}'::json),
@@ -250,16 +163,56 @@ begin
         coalesce(s.priority, 0::smallint),
         case when s.flags is not null then
           (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
-      from pg_catalog.unnest(specs) with ordinality
-        as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
+      from (
+        -- not pulled up (ORDER BY, volatile target list): nextval runs after the sort
+        select pg_catalog.nextval('graphile_worker.jobs_id_seq1'::regclass) as id, u.*
+        from pg_catalog.unnest(specs) with ordinality
+          as u(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
+        where v_held is null or u.job_key = any(v_held)
+        order by u.ord
+      ) as s
       join graphile_worker._private_tasks as t on t.identifier = s.identifier
       left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name
-      where s.job_key = any(v_held)
       order by s.job_key
+      on conflict (key) do update set
+        job_queue_id = excluded.job_queue_id,
+        task_id = excluded.task_id,
+        payload = case
+          when json_typeof(jobs.payload) = 'array' and json_typeof(excluded.payload) = 'array'
+            then graphile_worker._private_merge_array_payloads(jobs.payload, excluded.payload)
+          else excluded.payload
+        end,
+        max_attempts = excluded.max_attempts,
+        run_at = case
+          when job_key_preserve_run_at is true and jobs.attempts = 0 then jobs.run_at
+          else excluded.run_at
+        end,
+        priority = excluded.priority,
+        revision = jobs.revision + 1,
+        flags = excluded.flags,
+        attempts = 0,
+        last_error = null,
+        updated_at = now()
+      where jobs.is_available
       returning jobs as job
     )
-    select v_rows || coalesce(array_agg(i.job), '{}') into v_rows from inserted as i;
-  end if;
+    select v_rows || coalesce(array_agg(u.job), '{}') into v_rows from upserted as u;
+    exit when cardinality(v_rows) = v_count or v_held is not null;
+
+    -- Keys whose job is running or failed for good (#580: a worker may have claimed it a
+    -- moment ago). This transaction holds those rows' locks since the upsert, so nobody can
+    -- change them or give their keys to another job: the job keeps its row but loses its key
+    -- (and will not be retried), and the upsert runs again for those keys' specs, which now
+    -- make new jobs under the keys.
+    select array_agg(s.job_key) into v_held
+    from pg_catalog.unnest(specs) as s
+    where s.job_key is not null
+      and not exists (select 1 from pg_catalog.unnest(v_rows) as r where r.key = s.job_key);
+
+    update graphile_worker._private_jobs as jobs
+    set key = null, attempts = jobs.max_attempts, updated_at = now()
+    where jobs.key = any(v_held);
+  end loop;
 
   -- One row per spec, in spec order (upstream returns the rows in the order of the specs): a
   -- keyed row is its key's spec, the n-th unkeyed row (by id) the n-th unkeyed spec.
