@@ -13,18 +13,22 @@ SRC_FILES   = $(shell find sql/src -name '*.sql' | LC_ALL=C sort)
 BUILT       = build/$(EXTENSION)--$(EXTVERSION).sql
 STANDALONE  = build/$(EXTENSION)-standalone.sql
 
-# Releases (CONTRIBUTING.md): sql/released/ holds the frozen full script of every released
-# version, sql/upgrades/ the hand-written upgrades A -> B, built into build/ for ALTER EXTENSION
-# UPDATE and, as graphile_worker-standalone--A--B.sql, for standalone installs.
+# Releases (CONTRIBUTING.md): sql/released/ holds the full scripts of the base (first) release
+# and SHA256SUMS, the checksums of every release's builds; sql/upgrades/ the hand-written
+# upgrades A -> B, built into build/ for ALTER EXTENSION UPDATE and, as
+# graphile_worker-standalone--A--B.sql, for standalone installs. PostgreSQL installs a later
+# release as the base script plus the upgrade chain.
 RELEASED    = $(wildcard sql/released/$(EXTENSION)--*.sql)
 FROZEN      = sql/released/$(EXTENSION)--$(EXTVERSION).sql
+SUMS        = sql/released/SHA256SUMS
+RELEASED_SUM = $(shell sed -n 's/^\([0-9a-f]*\)  $(EXTENSION)--$(EXTVERSION)\.sql$$/\1/p' $(SUMS) 2>/dev/null)
 UPGRADE_SRC = $(wildcard sql/upgrades/$(EXTENSION)--*--*.sql)
 UPGRADES    = $(patsubst sql/upgrades/%,build/%,$(UPGRADE_SRC))
 STANDALONE_UPGRADES = $(patsubst sql/upgrades/$(EXTENSION)--%,build/$(EXTENSION)-standalone--%,$(UPGRADE_SRC))
 
-# `make install` installs every frozen script, every upgrade and the current build. Once the
-# default version is released its frozen script is installed (same file name as the build);
-# tests/release checks that the build still equals it.
+# `make install` installs the base release's script, every upgrade and the current build (the
+# base release's kept script when the default version is the base itself). tests/release checks
+# that the build of a released default version still has its recorded checksum.
 DATA        = $(RELEASED)
 ifeq ($(wildcard $(FROZEN)),)
 DATA_built  = $(BUILT) $(UPGRADES)
@@ -43,7 +47,7 @@ all: $(BUILT) $(UPGRADES)
 install:
 	@echo "pg_config not found: run scripts/ensure-deps.sh (installs postgresql-server-dev-15)" >&2; exit 2
 endif
-ifneq ($(wildcard $(FROZEN)),)
+ifneq ($(RELEASED_SUM),)
 all: frozen-check
 endif
 
@@ -68,11 +72,13 @@ build/$(EXTENSION)-standalone--%.sql: sql/upgrades/$(EXTENSION)--%.sql scripts/b
 
 standalone: $(STANDALONE) $(STANDALONE_UPGRADES)
 
-# default_version is released: the build must equal the frozen script (tests/release fails
-# otherwise). A change to sql/src needs a new default_version and an upgrade script.
+# default_version is released: the build must have the checksum recorded at its release
+# (tests/release fails otherwise). A change to sql/src needs a new default_version and an
+# upgrade script.
 frozen-check: $(BUILT)
-	@cmp -s $(BUILT) $(FROZEN) || echo "WARNING: $(BUILT) differs from the frozen $(FROZEN):" \
-	  "sql/src changed after release $(EXTVERSION); bump default_version and write" \
+	@[ "$$(sha256sum $(BUILT) | cut -d' ' -f1)" = "$(RELEASED_SUM)" ] || echo "WARNING:" \
+	  "$(BUILT) is not the build of release $(EXTVERSION) ($(SUMS)): sql/src changed after" \
+	  "the release; bump default_version and write" \
 	  "sql/upgrades/$(EXTENSION)--$(EXTVERSION)--NEW.sql (CONTRIBUTING.md)" >&2
 
 deps:

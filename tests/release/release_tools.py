@@ -1,13 +1,18 @@
 """Releases, upgrade paths, scratch databases and normalised schema dumps for tests/release.
 
-Versions: `graphile_worker.control` (default_version), `sql/released/graphile_worker--V.sql`
-(frozen releases, with `sql/released/standalone/graphile_worker-standalone--V.sql`) and
-`sql/upgrades/graphile_worker--A--B.sql` (hand-written upgrades, built into `build/`).
+Versions: `graphile_worker.control` (default_version), `sql/released/SHA256SUMS` (every
+release: the checksums of its extension and standalone builds), the full scripts of the base
+(first) release, `sql/released/graphile_worker--BASE.sql` and
+`sql/released/standalone/graphile_worker-standalone--BASE.sql`, and
+`sql/upgrades/graphile_worker--A--B.sql` (hand-written upgrades, built into `build/`). A later
+release V is installed as the base script plus the upgrade chain BASE -> V (PostgreSQL does this
+itself for `CREATE EXTENSION ... VERSION 'V'`; :func:`install_standalone` for psql).
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import subprocess
@@ -50,13 +55,42 @@ def default_version() -> str:
     return m.group(1)
 
 
+SUMS = RELEASED / "SHA256SUMS"
+_SUM_LINE = re.compile(rf"^([0-9a-f]{{64}})  (graphile_worker(?:-standalone)?--({_VERSION})\.sql)$")
+
+
+def release_checksums() -> dict[str, str]:
+    """File name -> sha256 of every released build, from sql/released/SHA256SUMS (the format
+    of `sha256sum`; its lines are checked by tests/release/test_versions.py)."""
+    if not SUMS.exists():
+        return {}
+    sums = {}
+    for line in SUMS.read_text().splitlines():
+        m = _SUM_LINE.match(line)
+        if m:
+            sums[m.group(2)] = m.group(1)
+    return sums
+
+
 def released_versions() -> list[str]:
-    """Every frozen release, oldest first."""
-    found = [
-        p.name.removeprefix("graphile_worker--").removesuffix(".sql")
-        for p in RELEASED.glob("graphile_worker--*.sql")
-    ]
+    """Every release, oldest first."""
+    found = {
+        name.removeprefix("graphile_worker--").removesuffix(".sql")
+        for name in release_checksums()
+        if name.startswith("graphile_worker--")
+    }
     return sorted(found, key=vkey)
+
+
+def base_version() -> str:
+    """The first release: the only one whose full scripts are kept."""
+    versions = released_versions()
+    assert versions, NOTHING_RELEASED
+    return versions[0]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def frozen_script(version: str) -> Path:
@@ -139,6 +173,21 @@ def psql_file(dbname: str, path: Path) -> None:
     """Apply a script the documented way: psql, stop at the first error, one transaction."""
     run_pg("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
            "-d", dbname, "-f", str(path))
+
+
+def install_standalone(dbname: str, version: str) -> list[str]:
+    """Install release `version` the standalone way: the base release's standalone script, then
+    the standalone upgrade builds BASE -> version, each with psql. Returns the versions in the
+    order they were installed."""
+    base = base_version()
+    chain = upgrade_path(base, version)
+    assert chain is not None, f"no upgrade path from the base release {base} to {version}"
+    psql_file(dbname, frozen_standalone_script(base))
+    for a, b in chain:
+        script = BUILD / f"graphile_worker-standalone--{a}--{b}.sql"
+        assert script.exists(), f"{script} is missing: run make standalone"
+        psql_file(dbname, script)
+    return [base, *(b for _, b in chain)]
 
 
 def connect(dbname: str) -> psycopg.Connection:

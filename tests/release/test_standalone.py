@@ -24,7 +24,7 @@ from tests.release.release_tools import (
     connect,
     default_version,
     detach_members,
-    frozen_standalone_script,
+    install_standalone,
     psql_file,
     release_params,
     schema_blocks,
@@ -85,8 +85,9 @@ def test_standalone_install_has_the_schema_of_the_extension() -> None:
 def test_standalone_release_upgrades_to_the_schema_of_a_fresh_standalone_install(
     version: str,
 ) -> None:
-    """The documented path: install the release's standalone script, then apply each
-    graphile_worker-standalone--A--B.sql with psql; jobs stay claimable."""
+    """The documented path: a standalone install of the release (the base release's script and
+    the standalone upgrades to it), then each graphile_worker-standalone--A--B.sql up to
+    default_version with psql; jobs stay claimable."""
     current = default_version()
     chain = upgrade_path(version, current)
     assert chain is not None, f"no upgrade path from {version} to {current}"
@@ -94,7 +95,7 @@ def test_standalone_release_upgrades_to_the_schema_of_a_fresh_standalone_install
         psql_file(fresh_db, _standalone_script())
         expected = schema_blocks(fresh_db)
 
-        psql_file(upgraded_db, frozen_standalone_script(version))
+        installed = install_standalone(upgraded_db, version)
         with connect(upgraded_db) as conn:
             t = seed_jobs(conn)
             jobs_before = conn.execute(JOB_COLUMNS).fetchall()
@@ -104,7 +105,7 @@ def test_standalone_release_upgrades_to_the_schema_of_a_fresh_standalone_install
             psql_file(upgraded_db, script)
         with connect(upgraded_db) as conn:
             assert conn.execute("select graphile_worker.version()").fetchone() == (current,)
-            assert _installs(conn) == [version, *(b for _, b in chain)]
+            assert _installs(conn) == [*installed, *(b for _, b in chain)]
             assert conn.execute(JOB_COLUMNS).fetchall() == jobs_before
             assert_seeded_jobs_claimable(conn, t)
         actual = schema_blocks(upgraded_db)

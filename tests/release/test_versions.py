@@ -6,22 +6,24 @@ default_version and a hand-written sql/upgrades/graphile_worker--OLD--NEW.sql (C
 
 from __future__ import annotations
 
-import difflib
-import re
-
 import psycopg
 import pytest
 
 from tests.release.release_tools import (
+    _SUM_LINE,
     BUILD,
     RELEASED,
+    SUMS,
     UPGRADE_NAME,
+    base_version,
     default_version,
     frozen_script,
     frozen_standalone_script,
     pg_sharedir,
+    release_checksums,
     release_params,
     released_versions,
+    sha256,
     upgrade_edges,
     upgrade_files,
     upgrade_path,
@@ -29,16 +31,9 @@ from tests.release.release_tools import (
 )
 
 
-def _text_diff(expected: str, actual: str, expected_label: str, actual_label: str) -> str:
-    return "\n".join(
-        difflib.unified_diff(
-            expected.splitlines(), actual.splitlines(), expected_label, actual_label, lineterm=""
-        )
-    )
-
-
-def test_default_version_is_the_frozen_build_or_a_new_version() -> None:
-    """The check that fails when sql/src changed after its version was released."""
+def test_default_version_is_the_released_build_or_a_new_version() -> None:
+    """The check that fails when sql/src changed after its version was released: the builds
+    of a released default_version have the checksums recorded at its release."""
     current = default_version()
     released = released_versions()
     if current not in released:
@@ -48,42 +43,51 @@ def test_default_version_is_the_frozen_build_or_a_new_version() -> None:
             "be newer than every release"
         )
         return
-    for built, frozen in [
-        (BUILD / f"graphile_worker--{current}.sql", frozen_script(current)),
-        (BUILD / "graphile_worker-standalone.sql", frozen_standalone_script(current)),
+    sums = release_checksums()
+    for built, name in [
+        (BUILD / f"graphile_worker--{current}.sql", f"graphile_worker--{current}.sql"),
+        (BUILD / "graphile_worker-standalone.sql", f"graphile_worker-standalone--{current}.sql"),
     ]:
         assert built.exists(), f"{built} is missing: run make all standalone"
-        assert frozen.exists(), f"{frozen} is missing: release.sh freezes both scripts"
-        if built.read_text() != frozen.read_text():
+        if sha256(built) != sums[name]:
             pytest.fail(
-                f"sql/src changed after release {current} (the build differs from {frozen.name}).\n"
+                f"sql/src changed after release {current}: {built.name} no longer has the "
+                f"checksum of {name} in {SUMS.name} ({SUMS}).\n"
                 f"Set default_version in graphile_worker.control to a new version and write "
-                f"sql/upgrades/graphile_worker--{current}--NEW.sql (CONTRIBUTING.md).\n\n"
-                + _text_diff(frozen.read_text(), built.read_text(), str(frozen), str(built)),
+                f"sql/upgrades/graphile_worker--{current}--NEW.sql (CONTRIBUTING.md). "
+                f"`git diff v{current} -- sql/src` shows what changed.",
                 pytrace=False,
             )
 
 
-def test_every_release_is_frozen_for_both_installs() -> None:
-    """Each release has its extension script and its standalone script, nothing else lies in
+def test_every_release_has_both_checksums_and_only_the_base_is_kept_in_full() -> None:
+    """SHA256SUMS lists the extension and the standalone build of each release, in sha256sum's
+    format; the full scripts of the base release are there, unchanged; nothing else lies in
     sql/released."""
-    extension = set(released_versions())
-    standalone = {
-        p.name.removeprefix("graphile_worker-standalone--").removesuffix(".sql")
-        for p in (RELEASED / "standalone").glob("*.sql")
-    }
-    assert extension == standalone
-    strays = [
-        p.relative_to(RELEASED).as_posix()
-        for p in RELEASED.rglob("*")
-        if p.is_file()
-        and not re.fullmatch(r"graphile_worker--[0-9]+\.[0-9]+\.[0-9]+\.sql", p.name)
-        and not re.fullmatch(
-            r"standalone/graphile_worker-standalone--[0-9]+\.[0-9]+\.[0-9]+\.sql",
-            p.relative_to(RELEASED).as_posix(),
+    assert SUMS.exists(), f"{SUMS} is missing"
+    lines = SUMS.read_text().splitlines()
+    bad = [line for line in lines if not _SUM_LINE.match(line)]
+    assert bad == [], f"{SUMS.name}: lines not of the form '<sha256>  <file name>': {bad}"
+    sums = release_checksums()
+    assert len(sums) == len(lines), f"{SUMS.name} names a file twice"
+    for version in released_versions():
+        assert f"graphile_worker-standalone--{version}.sql" in sums, (
+            f"{SUMS.name} has no checksum of the standalone build of {version}"
         )
-    ]
-    assert strays == [], f"unexpected files in sql/released: {strays}"
+    assert {n.split("--")[1].removesuffix(".sql") for n in sums} == set(released_versions())
+
+    base = base_version()
+    for script in (frozen_script(base), frozen_standalone_script(base)):
+        assert script.exists(), f"{script} (the base release, kept in full) is missing"
+        assert sha256(script) == sums[script.name], f"{script} changed after its release"
+    kept = {
+        p.relative_to(RELEASED).as_posix() for p in RELEASED.rglob("*") if p.is_file()
+    }
+    assert kept == {
+        SUMS.name,
+        frozen_script(base).name,
+        f"standalone/{frozen_standalone_script(base).name}",
+    }, "sql/released holds the checksums and the base release's two scripts only"
 
 
 def test_upgrade_scripts_go_from_a_release_to_a_newer_version() -> None:
@@ -111,24 +115,24 @@ def test_release_has_an_upgrade_path_to_default_version(version: str) -> None:
 
 
 def test_installed_files_are_those_of_the_tree(db: psycopg.Connection) -> None:
-    """`make install` installed the current script, every release and every upgrade, and the
-    server offers every release with an update path to default_version."""
+    """`make install` installed the current build, the base release's script and every upgrade,
+    and the server offers every release (the base script plus the upgrade chain) with an update
+    path to default_version."""
     current = default_version()
     extdir = pg_sharedir() / "extension"
     installed_default = (extdir / f"graphile_worker--{current}.sql").read_text()
     expected_default = (
-        frozen_script(current) if current in released_versions()
+        frozen_script(current) if current == base_version()
         else BUILD / f"graphile_worker--{current}.sql"
     )
     assert installed_default == expected_default.read_text(), (
         f"{extdir} holds another graphile_worker--{current}.sql than {expected_default}: "
         "run make install"
     )
-    for version in released_versions():
-        if version != current:
-            assert (extdir / f"graphile_worker--{version}.sql").read_text() == (
-                frozen_script(version).read_text()
-            ), f"release {version} is not installed as frozen: run make install"
+    base = base_version()
+    assert (extdir / f"graphile_worker--{base}.sql").read_text() == (
+        frozen_script(base).read_text()
+    ), f"the base release {base} is not installed as kept: run make install"
     for path in upgrade_files():
         built = BUILD / path.name
         assert (extdir / path.name).read_text() == built.read_text(), (
