@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +31,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from dbs import scratch_database
+from psycopg.conninfo import conninfo_to_dict
 
 HERE = Path(__file__).resolve().parent
 TASKS = HERE / "tasks.py"
@@ -77,13 +77,7 @@ class Burst:
 
 @contextmanager
 def _database(base_dsn: str, system: str) -> Iterator[str]:
-    name = f"gw_lt_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_dsn, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    params = conninfo_to_dict(base_dsn)
-    params["dbname"] = name
-    dsn = make_conninfo(**params)
-    try:
+    with scratch_database(base_dsn, "gw_lt") as dsn:
         if system == "gw":
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("create extension graphile_worker")
@@ -96,9 +90,6 @@ def _database(base_dsn: str, system: str) -> Iterator[str]:
                 text=True,
             )
         yield dsn
-    finally:
-        with psycopg.connect(base_dsn, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{name}" with (force)')
 
 
 def _start_worker(dsn: str, system: str, concurrency: int) -> subprocess.Popen[str]:

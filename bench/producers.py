@@ -27,13 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from dbs import scratch_database
+from psycopg.conninfo import conninfo_to_dict
 
 HERE = Path(__file__).resolve().parent
 TASKS = HERE / "tasks.py"
@@ -68,18 +68,12 @@ def pg_bin(name: str) -> str:
 
 @contextmanager
 def fresh_db(base_dsn: str, system: str, node_bin: str | None) -> Iterator[str]:
-    name = f"gw_prod_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_dsn, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    params = conninfo_to_dict(base_dsn)
-    params["dbname"] = name
-    dsn = make_conninfo(**params)
-    try:
+    with scratch_database(base_dsn, "gw_prod") as dsn:
         if system == "node":
             if node_bin is None:
                 raise SystemExit("the node system needs graphile-worker: set BENCH_DEPS or --node-bin")
-            subprocess.run([node_bin, "-c", _node_url(params), "--schema-only"], check=True,
-                           capture_output=True)
+            subprocess.run([node_bin, "-c", _node_url(conninfo_to_dict(dsn)), "--schema-only"],
+                           check=True, capture_output=True)
         else:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("create extension graphile_worker")
@@ -87,9 +81,6 @@ def fresh_db(base_dsn: str, system: str, node_bin: str | None) -> Iterator[str]:
                 conn.execute("select graphile_worker.add_job('noop', '{}')")
                 conn.execute("delete from graphile_worker._private_jobs")
         yield dsn
-    finally:
-        with psycopg.connect(base_dsn, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{name}" with (force)')
 
 
 def _node_url(params: dict[str, str]) -> str:

@@ -25,14 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from dbs import scratch_database
 from long_txn import main_long_txn
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -55,19 +54,10 @@ PENDING_SQL = (
 @contextmanager
 def fresh_db(base_dsn: str) -> Iterator[str]:
     """A new database with the extension; dropped afterwards."""
-    name = f"gw_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base_dsn, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    params = conninfo_to_dict(base_dsn)
-    params["dbname"] = name
-    dsn = make_conninfo(**params)
-    try:
+    with scratch_database(base_dsn, "gw_bench") as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("create extension graphile_worker")
         yield dsn
-    finally:
-        with psycopg.connect(base_dsn, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{name}" with (force)')
 
 
 def bulk_enqueue(dsn: str, n: int, chunk: int = 5000) -> float:
