@@ -95,7 +95,8 @@ class Claimer:
         self.batch_size = settings.effective_batch_size
         self._base_batch = self.batch_size
         self._adaptive = settings.batch_size is None
-        self._max_batch = max(self._base_batch, ADAPTIVE_MAX_BATCH)
+        #: the largest batch the adaptive size grows to
+        self.max_batch = max(self._base_batch, ADAPTIVE_MAX_BATCH)
         #: jobs handed to slots so far, and (time, that count) when the pace was last taken
         self.taken = 0
         self._pace_mark = (0.0, 0)
@@ -276,7 +277,7 @@ class Claimer:
         else:
             per_pace = ran / since * BATCH_PACE  # jobs the slots run in BATCH_PACE seconds
             if per_pace > size:
-                size = min(self._max_batch, size * 2)
+                size = min(self.max_batch, size * 2)
             elif per_pace < size / 2:
                 size = max(self._base_batch, size // 2)
         self._pace_mark = (now, self.taken)

@@ -349,9 +349,11 @@ class Worker:
         if self._stop_early:
             self._begin_stop("the worker is shutting down")
         log.info(
-            "worker %s starting: %d task(s) [%s], concurrency %d, batch %d, poll %g s, %s%s",
+            "worker %s starting: %d task(s) [%s], concurrency %d, batch %s, poll %g s, %s%s",
             self.worker_id, len(self.tasks), ", ".join(self._task_names), s.concurrency,
-            self._claimer.batch_size, s.poll_interval,
+            self._claimer.batch_size if s.batch_size is not None
+            else f"{self._claimer.batch_size} (adaptive, up to {self._claimer.max_batch})",
+            s.poll_interval,
             "LISTEN on" if s.listen and not s.once else "polling only",
             ", once" if s.once else "", extra=self._extra,
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.release.release_tools import ROOT, default_version, released_versions
+from tests.release.release_tools import ROOT, released_versions
 
 
 def _copy_tree(tmp_path: Path) -> Path:
@@ -91,10 +91,11 @@ def test_release_refuses_and_changes_nothing(
         _set_default_version(tree, version)
     released_dir = tree / "sql" / "released"
     before = {p: p.read_bytes() for p in released_dir.rglob("*") if p.is_file()}
+    control_before = (tree / "graphile_worker.control").read_text()
 
     proc = _release(tree, version)
 
     assert proc.returncode == 1, proc.stdout
     assert message in proc.stderr
     assert {p: p.read_bytes() for p in released_dir.rglob("*") if p.is_file()} == before
-    assert default_version()  # the real tree's control file is untouched by the copy
+    assert (tree / "graphile_worker.control").read_text() == control_before

@@ -32,6 +32,7 @@ def test_a_backlog_of_fast_jobs_grows_the_batch_by_doubling_up_to_500(db, start_
     _enqueue(db, "noop", 6000)
     runner = start_runner("noop.py", "--once", "-j", "10", "--log-level", "debug")
     assert runner.wait(120) == 0, runner.log
+    assert "batch 50 (adaptive, up to 500)" in runner.log
     assert scalar(db, "select count(*) from graphile_worker.jobs") == 0
     sizes = _sizes(runner.log)
     assert sizes, f"the batch size never changed:\n{runner.log[-3000:]}"
@@ -47,6 +48,7 @@ def test_an_explicit_batch_size_is_kept(db, start_runner):
     runner = start_runner("noop.py", "--once", "-j", "10", "--batch-size", "50",
                           "--log-level", "debug")
     assert runner.wait(120) == 0, runner.log
+    assert "batch 50, poll" in runner.log
     assert scalar(db, "select count(*) from graphile_worker.jobs") == 0
     assert _sizes(runner.log) == []
 
