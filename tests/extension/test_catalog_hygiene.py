@@ -16,11 +16,50 @@ order by 1
 
 
 def test_hygiene_every_function_pins_search_path(db: psycopg.Connection) -> None:
+    """Every function but the inlined helpers (next test), whose callers pin it for them."""
     functions = rows(db, ALL_FUNCTIONS)
     assert functions
     unpinned = [f["signature"] for f in functions
-                if "search_path=pg_catalog, pg_temp" not in (f["proconfig"] or [])]
+                if not f["proname"].startswith("_private_inline_")
+                and "search_path=pg_catalog, pg_temp" not in (f["proconfig"] or [])]
     assert unpinned == []
+
+
+INLINE_HELPERS = """
+select p.oid::regprocedure::text as signature, l.lanname, p.prosecdef, p.proisstrict,
+       p.provolatile, p.proconfig
+from pg_proc p join pg_language l on l.oid = p.prolang
+where p.pronamespace = 'graphile_worker'::regnamespace and p.proname like '\\_private\\_inline\\_%%'
+order by 1
+"""
+
+
+def test_hygiene_inlined_helpers_can_be_inlined_and_are(db: psycopg.Connection) -> None:
+    """A _private_inline_ function has no SET clause so that the planner can inline it
+    (CONTRIBUTING.md, "Inlined helpers"): it must also be SQL, not SECURITY DEFINER, not
+    STRICT and not volatile, or it would run as a call, parsed under its caller's search_path.
+    EXPLAIN shows the planner replaced each call by its body."""
+    helpers = rows(db, INLINE_HELPERS)
+    assert [h["signature"].split("(")[0] for h in helpers] == [
+        "graphile_worker._private_inline_job_args_flagged",
+        "graphile_worker._private_inline_job_row",
+    ]
+    for h in helpers:
+        assert (h["lanname"], h["prosecdef"], h["proisstrict"], h["proconfig"]) == (
+            "sql", False, False, None), h["signature"]
+        assert h["provolatile"] in ("i", "s"), h["signature"]
+    scalar(db, "select graphile_worker.add_job('inline_probe')")  # the task exists
+    db.execute("set local search_path = pg_catalog, pg_temp")
+    plan = "\n".join(r["QUERY PLAN"] for r in rows(
+        db,
+        "explain (verbose, costs off) "
+        "select graphile_worker._private_inline_job_args_flagged(s.i, null, null, null, null, "
+        "null, null, null), r.* "
+        "from unnest(array['inline_probe', 'x']) as s(i) "
+        "cross join lateral graphile_worker._private_inline_job_row(s.i, null, null, null, "
+        "null, null, null, null) as r"))
+    assert "_private_inline" not in plan, plan
+    assert "_private_tasks" in plan and "length(s.i)" in plan, plan
 
 
 def test_hygiene_every_public_function_view_and_type_has_a_comment(

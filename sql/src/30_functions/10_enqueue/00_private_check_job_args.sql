@@ -3,11 +3,8 @@
 -- burns no identity value: upstream's SQLSTATEs where upstream has them (23502 not null, 23514
 -- check, 22003 range, 22004 null flag), GWE01 for a run_at no client can read back and GWE03
 -- for a payload that jsonb cannot hold. Returns nothing when the arguments are fine.
--- add_job and add_jobs call it only to raise: they test the same conditions first as plain
--- expressions (add_job once, add_jobs in its one pass over the specs), as a call for every job
--- measured 15 to 30 % more server time for add_job and about a third more for add_jobs (the
--- call and the switch to its pinned search_path, PostgreSQL 15); for the payload they flag what
--- jsonb may reject, and this converts it.
+-- add_job and add_jobs call it only for a job that _private_inline_job_args_flagged flags (see
+-- there why); a rule added here is added there too.
 create function graphile_worker._private_check_job_args(
   identifier text,
   payload json,

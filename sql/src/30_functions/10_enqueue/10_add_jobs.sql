@@ -9,9 +9,9 @@
 --    then loses its key and the spec makes a new job, while no one else can touch the key. So
 --    a keyed spec always returns its row (#580), an open transaction blocks only callers of
 --    its own keys, and two calls never deadlock on each other's keys;
---  * specs without keys take a plain insert (ON CONFLICT costs each row a speculative
---    insertion); add_job builds a job's row with the same expressions and uses the upsert's SET
---    list, in statements of its own (see there why);
+--  * a job's row is built in one place (_private_inline_job_row), keyed specs are written by
+--    one upsert (_private_upsert_jobs), both shared with add_job; specs without keys take a
+--    plain insert (ON CONFLICT costs each row a speculative insertion);
 --  * the enqueuers' guard against garbage collection (see _private_gc_lock) is a ROW SHARE
 --    lock on _private_tasks, held from before task and queue ids are read until commit;
 --  * jobs:insert is notified while the notification queue is less than half full: a session
@@ -46,22 +46,12 @@ begin
   -- conflicts with their EXCLUSIVE lock), so the tasks and queues seen below stay.
   lock table graphile_worker._private_tasks in row share mode;
 
-  -- One pass over the specs: those the checker must see, any keyed, any new task identifier or
-  -- queue name. The screen is the conditions of _private_check_job_args as plain expressions
-  -- (see there why), as in add_job; it may flag a payload that turns out to be fine, and the
-  -- checker decides.
+  -- One pass over the specs: those the checker must see (_private_inline_job_args_flagged, as
+  -- in add_job), any keyed, any new task identifier or queue name.
   select
-    array_agg(s.ord) filter (where
-      s.identifier is null
-      or length(s.identifier) > 128
-      or length(s.queue_name) > 128
-      or length(s.job_key) not between 1 and 512
-      or s.max_attempts < 1
-      or array_position(s.flags, null) is not null
-      or s.run_at < '0001-01-02 00:00:00+00' or s.run_at >= '9999-12-31 00:00:00+00'
-      or octet_length(s.payload::text) > 6000
-      or strpos(s.payload::text, E'\\u') > 0
-      or s.payload::text ~ '[eE][-+0-9][0-9]{4}'),
+    array_agg(s.ord) filter (where graphile_worker._private_inline_job_args_flagged(
+      s.identifier, s.payload, s.queue_name, s.run_at, s.max_attempts, s.job_key, s.priority,
+      s.flags)),
     count(s.job_key),
     count(*) filter (where t.id is null),
     count(*) filter (where s.queue_name is not null and q.id is null)
@@ -122,83 +112,23 @@ begin
     return query
     insert into graphile_worker._private_jobs as jobs
       (job_queue_id, task_id, payload, run_at, max_attempts, key, priority, flags)
-    select
-      q.id,
-      t.id,
-      coalesce(s.payload, '{}'::json),
-      coalesce(s.run_at, now()),
-      coalesce(s.max_attempts, 25::smallint),
-      null,
-      coalesce(s.priority, 0::smallint),
-      case when s.flags is not null then
-        (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
+    select r.*
     from pg_catalog.unnest(specs) with ordinality
       as s(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
-    join graphile_worker._private_tasks as t on t.identifier = s.identifier
-    left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name
+    cross join lateral graphile_worker._private_inline_job_row(
+      s.identifier, s.payload, s.queue_name, s.run_at, s.max_attempts, s.job_key, s.priority,
+      s.flags) as r
     order by s.ord  -- ids follow the order of the specs (FIFO within a named queue)
     returning jobs.*;
     return;
   end if;
 
-  -- One upsert in job key order: the speculative insert or the ON CONFLICT row lock of each
-  -- key is taken in the same order by every caller, so concurrent calls wait for each other
-  -- key by key and never deadlock. A key's row that is not available (running, or failed for
-  -- good) is locked but not updated (ON CONFLICT DO UPDATE locks every conflicting row). Ids
-  -- are drawn in spec order first (FIFO within a named queue); the id of a spec that updates
-  -- an existing job stays unused, as with the identity default.
-  loop
-    with upserted as (
-      insert into graphile_worker._private_jobs as jobs
-        (id, job_queue_id, task_id, payload, run_at, max_attempts, key, priority, flags)
-      overriding system value
-      select
-        s.id,
-        q.id,
-        t.id,
-        coalesce(s.payload, '{}'::json),
-        coalesce(s.run_at, now()),
-        coalesce(s.max_attempts, 25::smallint),
-        s.job_key,
-        coalesce(s.priority, 0::smallint),
-        case when s.flags is not null then
-          (select jsonb_object_agg(f, true) from pg_catalog.unnest(s.flags) as f) end
-      from (
-        -- not pulled up (ORDER BY, volatile target list): nextval runs after the sort
-        select pg_catalog.nextval('graphile_worker.jobs_id_seq1'::regclass) as id, u.*
-        from pg_catalog.unnest(specs) with ordinality
-          as u(identifier, payload, queue_name, run_at, max_attempts, job_key, priority, flags, ord)
-        where v_held is null or u.job_key = any(v_held)
-        order by u.ord
-      ) as s
-      join graphile_worker._private_tasks as t on t.identifier = s.identifier
-      left join graphile_worker._private_job_queues as q on q.queue_name = s.queue_name
-      order by s.job_key
-      on conflict (key) do update set
-        job_queue_id = excluded.job_queue_id,
-        task_id = excluded.task_id,
-        payload = case
-          when json_typeof(jobs.payload) = 'array' and json_typeof(excluded.payload) = 'array'
-            then graphile_worker._private_merge_array_payloads(jobs.payload, excluded.payload)
-          else excluded.payload
-        end,
-        max_attempts = excluded.max_attempts,
-        run_at = case
-          when job_key_preserve_run_at is true and jobs.attempts = 0 then jobs.run_at
-          else excluded.run_at
-        end,
-        priority = excluded.priority,
-        revision = jobs.revision + 1,
-        flags = excluded.flags,
-        attempts = 0,
-        last_error = null,
-        updated_at = now()
-      where jobs.is_available
-      returning jobs as job
-    )
-    select v_rows || coalesce(array_agg(u.job), '{}') into v_rows from upserted as u;
-    exit when cardinality(v_rows) = v_count or v_held is not null;
+  -- The keyed upsert (_private_upsert_jobs): every spec's job is written, or its key's row is
+  -- locked because its job is running or failed for good.
+  select coalesce(array_agg(u), '{}') into v_rows
+  from graphile_worker._private_upsert_jobs(specs, job_key_preserve_run_at, true) as u;
 
+  if cardinality(v_rows) < v_count then
     -- Keys whose job is running or failed for good (#580: a worker may have claimed it a
     -- moment ago). This transaction holds those rows' locks since the upsert, so nobody can
     -- change them or give their keys to another job: the job keeps its row but loses its key
@@ -212,7 +142,12 @@ begin
     update graphile_worker._private_jobs as jobs
     set key = null, attempts = jobs.max_attempts, updated_at = now()
     where jobs.key = any(v_held);
-  end loop;
+
+    select v_rows || coalesce(array_agg(u), '{}') into v_rows
+    from graphile_worker._private_upsert_jobs(
+      array(select s from pg_catalog.unnest(specs) as s where s.job_key = any(v_held)),
+      job_key_preserve_run_at, true) as u;
+  end if;
 
   -- One row per spec, in spec order (upstream returns the rows in the order of the specs): a
   -- keyed row is its key's spec, the n-th unkeyed row (by id) the n-th unkeyed spec.
