@@ -5,7 +5,10 @@
     .venv/bin/python bench/producers.py --dsn ... --clients 32 --seconds 20 --rounds 3
 
 Systems, each in a fresh database (dropped afterwards):
-- `gw`: `select graphile_worker.add_job('noop', '{}')` against this extension;
+- `gw`: `select graphile_worker.add_job('noop', '{}')` against this extension, no runner ever
+  marked itself waiting (as for a fleet of Node workers): every enqueue notifies;
+- `gw-busy`: the same, while a runner is busy (its mark in `_private_wait_marks` says it does
+  not wait, as while a fleet works through a backlog): enqueues do not notify (0.1.5);
 - `insert`: the same row written with a plain INSERT into `_private_jobs` (no NOTIFY, no
   checks): the ceiling a queue could reach;
 - `insert+notify`: that INSERT plus `pg_notify('jobs:insert', ...)` in the same transaction;
@@ -40,6 +43,7 @@ TASKS = HERE / "tasks.py"
 
 SCRIPTS = {
     "gw": "select graphile_worker.add_job('noop', '{}');\n",
+    "gw-busy": "select graphile_worker.add_job('noop', '{}');\n",
     "insert": (
         "insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)"
         " values (:task_id, '{}', now(), 25);\n"
@@ -80,6 +84,9 @@ def fresh_db(base_dsn: str, system: str, node_bin: str | None) -> Iterator[str]:
                 # the task row exists, as after the first add_job of a real workload
                 conn.execute("select graphile_worker.add_job('noop', '{}')")
                 conn.execute("delete from graphile_worker._private_jobs")
+                if system == "gw-busy":
+                    conn.execute("insert into graphile_worker._private_wait_marks"
+                                 " values ('busy-runner', false, now())")
         yield dsn
 
 
@@ -135,7 +142,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dsn", default=os.environ.get("DATABASE_URL"))
-    ap.add_argument("--systems", default="gw,insert,insert+notify,node")
+    ap.add_argument("--systems", default="gw,gw-busy,insert,insert+notify,node")
     ap.add_argument("--clients", default="1,8,32,64")
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)

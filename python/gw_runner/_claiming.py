@@ -2,8 +2,14 @@
 
 The fetch loop claims with ``get_jobs`` whenever the local queue runs low. When a claim gets
 less than it asked for, it sleeps until something may be runnable: a ``jobs:insert`` NOTIFY,
-outcomes reported (a named queue may be free again), the next scheduled job's due time
-(``next_job_due_at``) or the poll interval. When claims cannot keep up (a full claim comes
+outcomes reported (a named queue may be free again), the next scheduled job's due time or the
+poll interval. Listening, it first marks itself waiting (``wait_for_jobs``, which also returns
+the due time): enqueuers notify only while some runner waits (so a busy fleet costs them no
+NOTIFY), and an enqueue whose transaction was open when the mark was written commits without
+notifying. So after marking it claims again at once, then after ``FIRST_RECHECK`` seconds,
+doubling, up to the poll interval. A notification means a producer took the mark off: the
+next idle spell marks again. Polling only (``--no-listen``), or against an extension before
+0.1.5, it asks ``next_job_due_at`` instead. When claims cannot keep up (a full claim comes
 back to a queue already below its low-water mark), the next claim is sent before this one's
 rows are read, so the server claims while the runner reads; the queue then holds at most two
 batches.
@@ -58,6 +64,9 @@ ClaimOp = Callable[[psycopg.AsyncConnection[Any]], Awaitable[psycopg.AsyncCursor
 ADAPTIVE_MAX_BATCH = 500
 #: the adaptive batch size aims at about this many seconds of work per claim
 BATCH_PACE = 0.1
+#: after marking itself waiting, the runner claims again after this many seconds, then after
+#: twice as long, and so on up to the poll interval (an enqueue that saw no waiting runner)
+FIRST_RECHECK = 0.05
 
 
 class Claimer:
@@ -130,6 +139,10 @@ class Claimer:
         self._demand = asyncio.Event()  # the local queue runs low
         self.due_stale = True  # ask next_job_due_at again before the next idle sleep
         self._due_at: float | None = None  # loop time of the next scheduled job, if known
+        #: wait_for_jobs marks this worker waiting (listening, and the extension has it)
+        self._can_wait = settings.listen and not settings.once
+        self._marked = False  # marked waiting, and no notification since
+        self._recheck: float | None = None  # the next pause before claiming again, if marked
         #: jobs could not be given back (the worker exits with status 1)
         self.gave_up = False
 
@@ -144,6 +157,7 @@ class Claimer:
         if '"count":-' in payload:
             return  # a removal
         self.due_stale = True
+        self._marked = False  # a producer took the mark off (or LISTEN reconnected)
         self.pulse.set()
 
     def take_nowait(self) -> JobRun | None:
@@ -329,11 +343,12 @@ class Claimer:
                                 return
                             await self.pulse.wait()  # outcomes reported (or stop)
                         else:
-                            delay = await self._idle_delay()
+                            delay, recheck = await self._idle_delay()
                             if log.isEnabledFor(logging.DEBUG):
                                 log.debug("idle: nothing runnable; next claim in %.3f s unless "
                                           "woken", delay, extra=self._extra)
-                            if not await wait_event(self.pulse, delay):
+                            if (delay > 0 and not await wait_event(self.pulse, delay)
+                                    and not recheck):
                                 self.due_stale = True  # a blind poll: ask for the due time
                         more = True
                         continue
@@ -409,30 +424,86 @@ class Claimer:
 
     # -- due times ----------------------------------------------------------------------------
 
-    async def _idle_delay(self) -> float:
-        """Seconds to sleep when nothing is runnable: until the next job is due, at most
-        the poll interval."""
+    async def _idle_delay(self) -> tuple[float, bool]:
+        """Seconds to sleep when nothing is runnable (0: claim again at once, after marking
+        this worker waiting): until the next job is due, at most the poll interval, or the
+        next recheck; and whether that sleep is a recheck."""
         loop = asyncio.get_running_loop()
+        if self._can_wait and not self._marked:
+            due = await self._mark_waiting()
+            if self._marked:
+                self.due_stale = False
+                self._set_due(due)
+                self._recheck = FIRST_RECHECK
+                return 0.0, True
         if self.due_stale:
             self.due_stale = False
             try:
-                due_at, db_now = await self._claim.run(self._next_due_op)
+                due = await self._claim.run(self._next_due_op)
             except DatabaseError as e:
                 log.warning("next_job_due_at failed: %s", e, extra=self._extra)
-                due_at = db_now = None
-            if due_at is not None and db_now is not None:
-                seconds = (due_at - db_now).total_seconds()
-                # a few ms late rather than early: the job must be due when we claim
-                self._due_at = loop.time() + max(0.0, seconds) + 0.002
-            else:
-                self._due_at = None
+                due = (None, None)
+            self._set_due(due)
         delay = self.settings.poll_interval
         if self._due_at is not None:
             until_due = self._due_at - loop.time()
             if until_due <= delay:
                 self.due_stale = True  # after this one, ask again
                 delay = max(0.0, until_due)
-        return delay
+        recheck = self._recheck
+        if self._marked and recheck is not None and recheck < delay:
+            nxt = recheck * 2
+            self._recheck = nxt if nxt < self.settings.poll_interval else None
+            return recheck, True
+        return delay, False
+
+    def _set_due(self, due: tuple[datetime | None, datetime | None]) -> None:
+        due_at, db_now = due
+        if due_at is not None and db_now is not None:
+            seconds = (due_at - db_now).total_seconds()
+            # a few ms late rather than early: the job must be due when we claim
+            self._due_at = asyncio.get_running_loop().time() + max(0.0, seconds) + 0.002
+        else:
+            self._due_at = None
+
+    async def _mark_waiting(self) -> tuple[datetime | None, datetime | None]:
+        """``wait_for_jobs``: mark this worker waiting; returns (due time, database time).
+        An extension before 0.1.5, or a role without the function, turns marking off (the
+        runner then asks ``next_job_due_at``; enqueuers notify on every job anyway)."""
+        try:
+            due = await self._claim.run(self._wait_op)
+        except DatabaseError as e:
+            if e.sqlstate in ("42501", "42883"):
+                log.warning(
+                    "cannot call graphile_worker.wait_for_jobs (%s): falling back to "
+                    "next_job_due_at. Upgrade the extension to 0.1.5 or later, or grant the "
+                    "runner level again (grant_role)", e, extra=self._extra,
+                )
+                self._can_wait = False
+            else:
+                log.warning("wait_for_jobs failed: %s", e, extra=self._extra)
+            return (None, None)
+        self._marked = True
+        return due
+
+    async def _wait_op(
+        self, conn: psycopg.AsyncConnection[Any]
+    ) -> tuple[datetime | None, datetime | None]:
+        cur = await conn.execute(
+            _sql.WAIT_FOR_JOBS, (self.worker_id, self._task_names, self._forbidden), binary=True
+        )
+        rows = await fetchall_lenient(cur)  # a time Python cannot hold counts as unknown
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    async def stop_waiting(self) -> None:
+        """At shutdown: remove this worker's waiting mark (enqueuers would otherwise count
+        it as a live runner for up to 10 minutes: see wait_for_jobs)."""
+        if not self._can_wait:
+            return
+        try:
+            await self._claim.run(count_op(_sql.STOP_WAITING, (self.worker_id, self._task_names)))
+        except DatabaseError as e:
+            log.debug("could not remove the waiting mark: %s", e, extra=self._extra)
 
     async def _next_due_op(
         self, conn: psycopg.AsyncConnection[Any]

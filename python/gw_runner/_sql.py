@@ -27,6 +27,17 @@ RETURN_UNHELD_JOBS: Final = "select graphile_worker.return_unheld_jobs(%s, %s::b
 
 RESET_LOCKED: Final = "select graphile_worker.reset_locked()"
 
+#: Marks the worker waiting (enqueuers notify while a runner waits) and returns the due time of
+#: the next future job, with the database's clock.
+WAIT_FOR_JOBS: Final = (
+    "select due_at, now()"
+    " from graphile_worker.wait_for_jobs(%s, %s::text[], %s::text[]) as due_at"
+)
+
+STOP_WAITING: Final = (
+    "select count(*) from graphile_worker.wait_for_jobs(%s, %s::text[], null, false)"
+)
+
 #: The database's clock comes along, so the sleep is right even when clocks differ.
 NEXT_JOB_DUE_AT: Final = (
     "select due_at, now()"
@@ -97,6 +108,8 @@ ALL_STATEMENTS: Final = (
     RETURN_UNHELD_JOBS,
     RESET_LOCKED,
     NEXT_JOB_DUE_AT,
+    WAIT_FOR_JOBS,
+    STOP_WAITING,
     ADD_JOB,
     ADD_JOBS,
     LISTEN,

@@ -586,6 +586,10 @@ class Worker:
                     self._status = 1
                 await asyncio.gather(fetcher, return_exceptions=True)
             claimer = self._claimer
+            try:
+                await asyncio.wait_for(claimer.stop_waiting(), self._time_left(2.0))
+            except TimeoutError:
+                pass  # the mark counts for nothing after 10 minutes
             await claimer.return_jobs(claimer.unstarted(), reason="shutdown")
             if claimer.claim_unsure:
                 await claimer.return_unheld()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import pytest
 
 from gw_runner import JobSpec, add_job, add_jobs
@@ -434,8 +435,13 @@ def test_a_job_added_by_either_side_wakes_the_other_at_once(
     executions: psycopg.Connection, node_env: dict[str, str], spawn: Any, tmp_path: Path
 ) -> None:
     """Both poll only once a minute here: the `jobs:insert` NOTIFY of the other side's enqueue
-    is what makes them run a new job within seconds."""
+    is what makes them run a new job within seconds. A mixed fleet sets
+    graphile_worker.notify_inserts = 'always' (docs/compatibility.md): without it, enqueuers
+    notify only while a gw_runner waits, and a busy gw_runner would leave Node to its poll."""
     db = executions
+    db.execute("select set_config('graphile_worker.notify_inserts', 'always', false)")
+    db.execute(psycopg.sql.SQL("alter database {} set graphile_worker.notify_inserts = 'always'")
+               .format(psycopg.sql.Identifier(db.info.dbname)))
     spawn(node_cmd("worker"), {**node_env, "POLL_INTERVAL_MS": "60000"}, "node")
     spawn(py_cmd("--poll-interval", "60"), node_env, "python")
     wait_for(

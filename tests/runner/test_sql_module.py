@@ -22,7 +22,7 @@ CALL = re.compile(
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
 ALLOWED = {"get_jobs", "report_jobs", "return_jobs", "return_unheld_jobs", "reset_locked",
-           "next_job_due_at",
+           "next_job_due_at", "wait_for_jobs",
            "add_job", "add_jobs", "register_worker", "heartbeat", "deregister_worker",
            "recover_stale_workers", "parse_crontab", "schedule_crontab"}
 

@@ -24,15 +24,20 @@ def idle_runner(start_runner, *args: str, listen: bool = True):
     return runner
 
 
-def test_listen_wakes_an_idle_runner_at_once(db, start_runner):
-    runner = idle_runner(start_runner, "--poll-interval", "60")
+def enqueue_and_time_its_start(db) -> float:
+    """Enqueue a job; seconds from its creation to its start (within 20 s, or the test fails)."""
     job_id, created = db.execute(
         "select id, created_at from graphile_worker.add_job('rec_async', '{}')"
     ).fetchone()
     wait_until(lambda: scalar(db, "select count(*) from runs where job_id = %s", (job_id,)), 20,
                "the job to start")
     started = scalar(db, "select started_at from runs where job_id = %s", (job_id,))
-    assert (started - created).total_seconds() < 15  # the 60 s poll did not find it
+    return (started - created).total_seconds()
+
+
+def test_listen_wakes_an_idle_runner_at_once(db, start_runner):
+    runner = idle_runner(start_runner, "--poll-interval", "60")
+    assert enqueue_and_time_its_start(db) < 15  # the 60 s poll did not find it
     assert runner.proc.poll() is None
 
 
@@ -60,4 +65,63 @@ def test_scheduled_job_starts_at_its_run_at_not_at_the_next_poll(db, start_runne
     started = scalar(db, "select started_at from runs where job_id = %s", (job_id,))
     assert started >= run_at  # not early
     assert (started - run_at).total_seconds() < 15  # well before the 60 s poll
+    assert runner.proc.poll() is None
+
+
+def _mark(db):
+    return db.execute(
+        "select worker_id, waiting from graphile_worker._private_wait_marks"
+    ).fetchall()
+
+
+def test_an_idle_runner_waits_marked_and_the_next_enqueue_wakes_it(db, start_runner):
+    """Enqueuers notify only while a runner waits (wait_for_jobs); the one that wakes it takes
+    the mark off, and the runner marks itself again once it is idle again."""
+    runner = idle_runner(start_runner, "--poll-interval", "60")
+    wait_until(lambda: [w for _, w in _mark(db)] == [True], 30, "the runner to mark itself")
+    for _ in range(2):
+        assert enqueue_and_time_its_start(db) < 15  # the 60 s poll did not find it
+        wait_until(lambda: [w for _, w in _mark(db)] == [True], 30,
+                   "the runner to mark itself again")
+    assert runner.proc.poll() is None
+
+
+def test_a_job_committed_after_the_runner_marked_itself_is_found_without_a_notification(
+    db, start_runner, connect
+):
+    """An enqueue that saw no waiting runner (here: its transaction took the mark itself, as a
+    concurrent enqueue would) does not notify, and commits after the runner marked itself: the
+    runner's rechecks after marking (50 ms, doubling up to the poll interval) find the job,
+    not the 60 s poll."""
+    runner = idle_runner(start_runner, "--poll-interval", "60")
+    wait_until(lambda: [w for _, w in _mark(db)] == [True], 30, "the runner to mark itself")
+    listener = connect()
+    listener.execute('listen "jobs:insert"')
+    producer = connect(autocommit=False)
+    producer.execute("update graphile_worker._private_wait_marks set waiting = false")
+    job_id = scalar(producer, "select id from graphile_worker.add_job('rec_async', '{}')")
+    producer.commit()
+    committed = scalar(db, "select clock_timestamp()")
+    db.execute("select pg_notify('jobs:insert', 'sentinel')")
+    assert [n.payload for n in listener.notifies(timeout=5, stop_after=1)] == ["sentinel"]
+    wait_until(lambda: scalar(db, "select count(*) from runs where job_id = %s", (job_id,)), 30,
+               "the job to start")
+    started = scalar(db, "select started_at from runs where job_id = %s", (job_id,))
+    assert (started - committed).total_seconds() < 15  # the 60 s poll did not find it
+    assert runner.proc.poll() is None
+
+
+def test_against_an_extension_without_wait_for_jobs_the_runner_asks_next_job_due_at(
+    db, start_runner
+):
+    """An extension before 0.1.5 (here: wait_for_jobs dropped): the runner says so once, then
+    sleeps until the due time as before; enqueuers notify every job (no marks)."""
+    db.execute("alter extension graphile_worker drop function"
+               " graphile_worker.wait_for_jobs(text, text[], text[], boolean)")
+    db.execute("drop function graphile_worker.wait_for_jobs(text, text[], text[], boolean)")
+    runner = idle_runner(start_runner, "--poll-interval", "60")
+    wait_until(lambda: "cannot call graphile_worker.wait_for_jobs" in runner.log, 30,
+               "the runner to fall back")
+    assert enqueue_and_time_its_start(db) < 15
+    assert runner.log.count("cannot call graphile_worker.wait_for_jobs") == 1
     assert runner.proc.poll() is None

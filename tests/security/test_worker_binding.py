@@ -185,11 +185,29 @@ def test_another_runner_role_cannot_act_for_a_running_workers_jobs(
         ("select graphile_worker.deregister_worker(%s)", (a_id,), FOREIGN_WORKER),
         ("select graphile_worker.register_worker(%s, '1 microsecond')", (a_id,), FOREIGN_WORKER),
         ("select * from graphile_worker.get_jobs(%s, array['hold'])", (a_id,), FOREIGN_WORKER),
+        # taking A's waiting mark away (enqueuers would stop waking A), or setting it
+        (
+            "select graphile_worker.wait_for_jobs(%s, array['hold'], null, false)",
+            (a_id,),
+            FOREIGN_WORKER,
+        ),
+        ("select graphile_worker.wait_for_jobs(%s, array['hold'])", (a_id,), FOREIGN_WORKER),
     ]
+    # A found nothing more to claim (it holds its three jobs) and marked itself waiting
+    wait_until(
+        lambda: scalar(
+            db, "select count(*) from graphile_worker._private_wait_marks"
+            " where worker_id = %s and waiting", (a_id,)) == 1,
+        30,
+        "runner A to mark itself waiting",
+    )
+    marks_before = rows(db, "select * from graphile_worker._private_wait_marks order by 1")
     for sql, params, sqlstate in attacks:
         assert b.refused(sql, params) == sqlstate, sql
         assert _jobs(db) == jobs_before, f"{sql} changed A's jobs"
         assert _registration(db, a_id) == registration_before, f"{sql} changed A's registration"
+        assert rows(db, "select * from graphile_worker._private_wait_marks order by 1") == (
+            marks_before), f"{sql} changed A's waiting mark"
 
     # What B may still do runs on the server's clock and leaves a live worker alone.
     assert (
@@ -211,6 +229,8 @@ def test_another_runner_role_cannot_act_for_a_running_workers_jobs(
     assert "NOT recorded" not in runner.log
     assert "GWA05" not in runner.log and "GWA06" not in runner.log
     assert scalar(db, "select count(*) from graphile_worker._private_workers") == 0
+    # ... and takes its waiting mark away
+    assert scalar(db, "select count(*) from graphile_worker._private_wait_marks") == 0
 
 
 def test_runners_of_two_roles_recover_each_others_crashed_jobs(

@@ -17,7 +17,7 @@ as $$
         when 'producer' then array['add_job', 'add_jobs', 'remove_job', 'version']
         when 'runner' then array[
           'get_jobs', 'report_jobs', 'return_jobs', 'return_unheld_jobs', 'reset_locked',
-          'next_job_due_at',
+          'next_job_due_at', 'wait_for_jobs',
           'register_worker', 'heartbeat', 'deregister_worker', 'recover_stale_workers',
           'parse_crontab', 'register_crontab', 'schedule_crontab',
           'cron_matches', 'cron_next_after', 'cron_times_between']

@@ -103,7 +103,8 @@ begin
   end if;
 
   -- The count over-estimates (updates and future run_at count too), as upstream's does.
-  if pg_catalog.pg_notification_queue_usage() < 0.5 then
+  if pg_catalog.pg_notification_queue_usage() < 0.5
+     and graphile_worker._private_wake_runners() then
     perform pg_catalog.pg_notify('jobs:insert',
       '{"r":' || random()::text || ',"count":' || v_count::text || '}');
   end if;

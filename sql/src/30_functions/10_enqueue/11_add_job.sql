@@ -111,7 +111,8 @@ begin
     );
     return v_job;  -- add_jobs notified
   end if;
-  if pg_catalog.pg_notification_queue_usage() < 0.5 then
+  if pg_catalog.pg_notification_queue_usage() < 0.5
+     and graphile_worker._private_wake_runners() then
     perform pg_catalog.pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');
   end if;
   return v_job;
