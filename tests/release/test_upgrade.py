@@ -3,6 +3,8 @@ ends with exactly the schema of a fresh install, and keeps its jobs claimable.""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from psycopg import sql
 
@@ -74,3 +76,30 @@ def test_release_updates_to_the_schema_of_a_fresh_install(version: str) -> None:
         f"{sorted(set(updated_config) - set(fresh_config))}"
     )
 
+
+
+def test_update_to_0_1_5_grants_wait_for_jobs_to_the_runner_level_only() -> None:
+    """wait_for_jobs is new in 0.1.5 at the runner level: the update grants it to the roles that
+    already had that level (they can call get_jobs), so their runners mark themselves waiting
+    without a new grant_role call; producer-level roles do not get it."""
+    suffix = uuid.uuid4().hex[:8]
+    runner, producer = f"gw_upd_runner_{suffix}", f"gw_upd_producer_{suffix}"
+    with connect("postgres") as admin:
+        admin.execute(f'create role "{runner}"')
+        admin.execute(f'create role "{producer}"')
+    try:
+        with scratch_database("grants") as dbname, connect(dbname) as conn:
+            conn.execute("create extension graphile_worker version '0.1.4'")
+            conn.execute("select graphile_worker.grant_role(%s, 'runner')", (runner,))
+            conn.execute("select graphile_worker.grant_role(%s, 'producer')", (producer,))
+            conn.execute("alter extension graphile_worker update to '0.1.5'")
+            can = conn.execute(
+                "select has_function_privilege(r, 'graphile_worker.wait_for_jobs(text, text[],"
+                " text[], boolean)', 'execute') from unnest(%s::text[]) as r",
+                ([runner, producer],),
+            ).fetchall()
+            assert can == [(True,), (False,)]
+    finally:
+        with connect("postgres") as admin:
+            admin.execute(f'drop role if exists "{runner}"')
+            admin.execute(f'drop role if exists "{producer}"')
