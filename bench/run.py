@@ -7,6 +7,8 @@ large-table scenario and a profile mode, against a real PostgreSQL server.
     python bench/run.py --profile                          # cProfile of the runner on process_c10
     python bench/run.py --workloads long_txn               # bursts under a long open transaction
     python bench/run.py --workloads long_txn --lt-systems gw,node   # ... and graphile-worker's
+    python bench/run.py --workloads sustained              # 10M jobs over 30 min at a fixed rate
+    python bench/run.py --workloads hops,latency           # one job's latency taken apart
 
 Every measurement uses a fresh database with the extension (dropped afterwards). Rates are
 jobs per second (higher is better), latency is enqueue -> handler start in ms. Speed targets
@@ -31,7 +33,9 @@ from pathlib import Path
 
 import psycopg
 from dbs import scratch_database
+from hops import hops
 from long_txn import main_long_txn
+from sustained import main_sustained
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -68,6 +72,21 @@ def bulk_enqueue(dsn: str, n: int, chunk: int = 5000) -> float:
         while done < n:
             k = min(chunk, n - done)
             conn.execute(BULK_SQL, (["noop"] * k, ["{}"] * k))
+            done += k
+        return n / (time.perf_counter() - t0)
+
+
+def api_bulk_enqueue(dsn: str, n: int, chunk: int = 5000) -> float:
+    """gw_runner.add_jobs (the Python API, its transport included) in chunks of 5,000."""
+    from gw_runner import JobSpec, add_jobs
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("select 1")
+        t0 = time.perf_counter()
+        done = 0
+        while done < n:
+            k = min(chunk, n - done)
+            add_jobs(conn, [JobSpec("noop", {}) for _ in range(k)])
             done += k
         return n / (time.perf_counter() - t0)
 
@@ -246,6 +265,22 @@ def main() -> int:
         "--lt-recovery", type=float, default=60, help="long_txn: seconds of bursts after it"
     )
     ap.add_argument("--lt-gap", type=float, default=0.5, help="long_txn: pause between bursts, s")
+    ap.add_argument("--sus-rate", type=float, default=5600, help="sustained: jobs/s enqueued")
+    ap.add_argument("--sus-minutes", type=float, default=30, help="sustained: minutes enqueueing")
+    ap.add_argument("--sus-producers", type=int, default=2, help="sustained: producer processes")
+    ap.add_argument("--sus-runners", type=int, default=2, help="sustained: runner processes")
+    ap.add_argument("--sus-concurrency", type=int, default=10, help="sustained: -j per runner")
+    ap.add_argument(
+        "--sus-sample", type=int, default=50, help="sustained: one job in N records its latency"
+    )
+    ap.add_argument(
+        "--sus-autovacuum",
+        choices=["extension", "default"],
+        default="extension",
+        help="sustained: keep the extension's storage parameters, or reset them to the defaults",
+    )
+    ap.add_argument("--sus-interval", type=float, default=60, help="sustained: seconds per row")
+    ap.add_argument("--sus-out", default=None, help="sustained: write every row as JSON here")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -275,6 +310,23 @@ def main() -> int:
         if not workloads:
             return 0
 
+    if "sustained" in workloads:
+        main_sustained(
+            args.dsn,
+            args.sus_out,
+            rate=args.sus_rate,
+            minutes=args.sus_minutes,
+            producers=args.sus_producers,
+            runners=args.sus_runners,
+            concurrency=args.sus_concurrency,
+            sample=args.sus_sample,
+            autovacuum=args.sus_autovacuum,
+            interval=args.sus_interval,
+        )
+        workloads.discard("sustained")
+        if not workloads:
+            return 0
+
     if args.profile:
         with tempfile.TemporaryDirectory() as tmp, fresh_db(args.dsn) as dsn:
             out = str(Path(tmp) / "runner.prof")
@@ -292,6 +344,15 @@ def main() -> int:
                 median_of(
                     args.rounds,
                     lambda: _in_fresh(args.dsn, lambda d: {"jobs/s": bulk_enqueue(d, args.n_bulk)}),
+                ),
+            )
+        )
+        rows.append(
+            (
+                "enqueue_bulk (Python add_jobs)",
+                median_of(
+                    args.rounds,
+                    lambda: _in_fresh(args.dsn, lambda d: {"jobs/s": api_bulk_enqueue(d, args.n_bulk)}),
                 ),
             )
         )
@@ -326,6 +387,13 @@ def main() -> int:
                     args.rounds,
                     lambda: _in_fresh(args.dsn, lambda d: latency(d, args.n_latency, args.gap_ms)),
                 ),
+            )
+        )
+    if "hops" in workloads:
+        rows.append(
+            (
+                "hops of latency (idle, 20 ms apart)",
+                median_of(args.rounds, lambda: _in_fresh(args.dsn, lambda d: hops(d))),
             )
         )
     if "large" in workloads:
