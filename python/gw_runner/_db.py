@@ -296,8 +296,8 @@ async def wait_before_transient_retry(error: psycopg.Error, attempts: int) -> in
     raise error_from_psycopg(error) from error
 
 
-_JSON_OID = 114
-_JSONB_OID = 3802
+JSON_OID = 114
+JSONB_OID = 3802
 _raw_decode = json.JSONDecoder().raw_decode
 
 
@@ -308,7 +308,7 @@ def _load_json_text(text: str) -> Any:
         return json.loads(text)
 
 
-class _ClaimJsonLoader(Loader):
+class ClaimJsonLoader(Loader):
     """Loads the payload (``json``) and flags (``jsonb``) of claimed jobs, sent in binary:
     the text of a ``json`` value, a version byte and the text of a ``jsonb`` value. The server
     has checked the text is JSON, so the decoder's scanner is called directly; ``json.loads``
@@ -322,7 +322,7 @@ class _ClaimJsonLoader(Loader):
         return _load_json_text(str(data, "utf-8"))
 
 
-class _ClaimJsonbLoader(Loader):
+class ClaimJsonbLoader(Loader):
     format = pq.Format.BINARY
 
     def load(self, data: Buffer) -> Any:
@@ -334,8 +334,8 @@ def claim_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]
     changes) with the fast JSON loaders (registered on the cursor only: the connection may
     be the caller's, from their pool)."""
     cur = conn.cursor(binary=True)
-    cur.adapters.register_loader(_JSON_OID, _ClaimJsonLoader)
-    cur.adapters.register_loader(_JSONB_OID, _ClaimJsonbLoader)
+    cur.adapters.register_loader(JSON_OID, ClaimJsonLoader)
+    cur.adapters.register_loader(JSONB_OID, ClaimJsonbLoader)
     return cur
 
 

@@ -24,7 +24,14 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from . import _sql
-from ._db import connect_kwargs, job_from_enqueue_row
+from ._db import (
+    JSON_OID,
+    JSONB_OID,
+    ClaimJsonbLoader,
+    ClaimJsonLoader,
+    connect_kwargs,
+    job_from_enqueue_row,
+)
 from ._job import Job
 from .errors import error_from_psycopg
 
@@ -183,10 +190,28 @@ def _field(value: str | None) -> str:
     return "" if value is None else _quote(value)
 
 
-def _spec_literal(spec: JobSpec, where: str, ascii_only: bool) -> str:
-    """Check one spec and write its composite literal."""
-    if not isinstance(spec.identifier, str):
-        raise _wrong_type(where, "identifier (the task name)", "a str", spec.identifier)
+def _spec_literal(spec: JobSpec, func: str, i: int, ascii_only: bool) -> str:
+    """Check one spec and write its composite literal. A spec with only an identifier and a
+    payload (the usual bulk enqueue) takes a short path; ``where`` is built only for an
+    error message."""
+    identifier = spec.identifier
+    if type(identifier) is not str:
+        if not isinstance(identifier, str):
+            raise _wrong_type(f"{func} spec {i}", "identifier (the task name)", "a str",
+                              identifier)
+    payload = spec.payload
+    if payload is None:
+        dumped = ""
+    else:
+        try:
+            dumped = _quote((_ASCII_ENCODER if ascii_only else _ENCODER).encode(payload))
+        except (TypeError, ValueError, RecursionError):
+            _dump_payload(f"{func} spec {i}", payload, ascii_only)  # raises the clear error
+            raise
+    if (spec.queue_name is None and spec.run_at is None and spec.max_attempts is None
+            and spec.job_key is None and spec.priority is None and spec.flags is None):
+        return "(" + _quote(identifier) + "," + dumped + ",,,,,,)"
+    where = f"{func} spec {i}"
     _check_str(where, "queue_name", spec.queue_name)
     _check_str(where, "job_key", spec.job_key)
     _check_run_at(where, spec.run_at)
@@ -194,8 +219,8 @@ def _spec_literal(spec: JobSpec, where: str, ascii_only: bool) -> str:
     priority = _check_int(where, "priority", spec.priority)
     flags = _flags(where, spec.flags)
     fields = (
-        _field(spec.identifier),
-        _field(_dump_payload(where, spec.payload, ascii_only)),
+        _quote(identifier),
+        dumped,
         _field(spec.queue_name),
         _field(spec.run_at.isoformat() if spec.run_at is not None else None),
         _field(None if max_attempts is None else str(max_attempts)),
@@ -230,10 +255,9 @@ def _specs(
     literals: list[str] = []
     ascii_only = encoding != "utf-8"
     for i, item in enumerate(specs):
-        where = f"{func} spec {i}"
-        spec = _as_spec(item, where)
+        spec = item if type(item) is JobSpec else _as_spec(item, f"{func} spec {i}")
         spec_list.append(spec)
-        literals.append(_quote(_spec_literal(spec, where, ascii_only)))
+        literals.append(_quote(_spec_literal(spec, func, i, ascii_only)))
     return spec_list, "{" + ",".join(literals) + "}"
 
 
@@ -327,6 +351,13 @@ def _decode_result(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> list[
     return rows
 
 
+def _fast_json(cur: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> None:
+    """The runner's JSON loaders for the returned payload and flags (on this cursor only: the
+    connection is the caller's); 5,000 rows read in about half the time."""
+    cur.adapters.register_loader(JSON_OID, ClaimJsonLoader)
+    cur.adapters.register_loader(JSONB_OID, ClaimJsonbLoader)
+
+
 def _read_rows(cur: psycopg.Cursor[Any], encoding: str) -> list[tuple[Any, ...]]:
     """The returned rows: psycopg's loaders, unless they fail or the session's encoding is
     not UTF-8 (JSON text in another encoding, or SQL_ASCII text that psycopg returns as
@@ -414,6 +445,7 @@ def add_jobs(
         return []
     try:
         with conn.cursor(row_factory=tuple_row) as cur:
+            _fast_json(cur)
             cur.execute(_sql.ADD_JOBS, (literal, job_key_preserve_run_at), binary=True)
             rows = _read_rows(cur, encoding)
     except psycopg.Error as e:
@@ -472,6 +504,7 @@ async def add_jobs_async(
         return []
     try:
         async with conn.cursor(row_factory=tuple_row) as cur:
+            _fast_json(cur)
             await cur.execute(_sql.ADD_JOBS, (literal, job_key_preserve_run_at), binary=True)
             rows = await _read_rows_async(cur, encoding)
     except psycopg.Error as e:

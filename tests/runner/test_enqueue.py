@@ -113,6 +113,36 @@ def test_add_jobs_round_trips_awkward_text(db):
     assert jobs[2].flags is None or jobs[2].flags == {}
 
 
+def test_add_jobs_keeps_the_order_of_many_specs(db):
+    """The specs travel as parallel arrays: each job gets its own spec's fields, ids in spec
+    order, whatever mix of null and set fields."""
+    specs = [
+        JobSpec(f"t{i % 3}", {"i": i}, queue_name=None if i % 4 else f"q{i % 5}",
+                max_attempts=None if i % 2 else 1 + i % 9, priority=None if i % 3 else i % 7,
+                job_key=f"k{i}" if i % 10 == 0 else None, flags=["f"] if i % 6 == 0 else None)
+        for i in range(3000)
+    ]
+    jobs = add_jobs(db, specs)
+    assert [j.payload["i"] for j in jobs] == list(range(3000))
+    unkeyed = [j.id for j in jobs if j.key is None]
+    assert unkeyed == sorted(unkeyed)
+    for spec, job in zip(specs, jobs, strict=True):
+        assert job.task_identifier == spec.identifier and job.queue_name == spec.queue_name
+        assert job.max_attempts == (spec.max_attempts or 25)
+        assert job.priority == (spec.priority or 0) and job.key == spec.job_key
+        assert job.flags == ({"f": True} if spec.flags else None)
+    stored = rows(db, "select p.payload->>'i' as i, j.task_identifier, j.queue_name,"
+                      " j.max_attempts, j.priority, j.key from graphile_worker.jobs as j"
+                      " join graphile_worker._private_jobs as p using (id) order by id")
+    assert len(stored) == 3000
+    by_i = {int(r["i"]): r for r in stored}
+    for i, spec in enumerate(specs):
+        r = by_i[i]
+        assert (r["task_identifier"], r["queue_name"], r["max_attempts"], r["priority"],
+                r["key"]) == (spec.identifier, spec.queue_name, spec.max_attempts or 25,
+                              spec.priority or 0, spec.job_key)
+
+
 def test_add_jobs_preserve_run_at(db):
     early = datetime(2030, 1, 1, tzinfo=UTC)
     add_jobs(db, [JobSpec("t", [1], job_key="w", run_at=early)])
@@ -135,6 +165,10 @@ def test_add_jobs_empty_is_a_no_op(db):
         (lambda c: add_job(c, "t", max_attempts=0), errors.CheckViolation, "23514"),
         (lambda c: add_job(c, "t", job_key=""), errors.CheckViolation, "23514"),
         (lambda c: add_jobs(c, [JobSpec("t", max_attempts=0)]), errors.CheckViolation, "23514"),
+        (lambda c: add_jobs(c, [JobSpec("t"), JobSpec("t", priority=40000)]),
+         errors.NumericOutOfRange, "22003"),
+        (lambda c: add_jobs(c, [JobSpec("t", max_attempts=10**30)]),
+         errors.NumericOutOfRange, "22003"),
     ],
 )
 def test_sql_errors_map_to_exceptions_by_sqlstate(db, call, cls, sqlstate):
