@@ -103,3 +103,27 @@ def test_update_to_0_1_5_grants_wait_for_jobs_to_the_runner_level_only() -> None
         with connect("postgres") as admin:
             admin.execute(f'drop role if exists "{runner}"')
             admin.execute(f'drop role if exists "{producer}"')
+
+
+def test_update_to_0_1_6_sets_autovacuum_settings_and_keeps_the_owners() -> None:
+    """0.1.6 sets autovacuum parameters on the queue's tables; a parameter the owner had set
+    already (docs/performance.md used to recommend some) keeps the owner's value."""
+    with scratch_database("storage") as dbname, connect(dbname) as conn:
+        conn.execute("create extension graphile_worker version '0.1.5'")
+        conn.execute("alter table graphile_worker._private_jobs set"
+                     " (autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_cost_delay = 0)")
+        conn.execute("alter extension graphile_worker update to '0.1.6'")
+        options = conn.execute(
+            "select relname::text, reloptions from pg_class"
+            " where relnamespace = 'graphile_worker'::regnamespace and reloptions is not null"
+        ).fetchall()
+        found = {name: set(opts) for name, opts in options}
+        assert found["_private_jobs"] == {
+            "autovacuum_vacuum_scale_factor=0.05",  # the owner's
+            "autovacuum_vacuum_cost_delay=0",  # the owner's, not one of ours
+            "autovacuum_vacuum_threshold=1000",
+            "autovacuum_analyze_scale_factor=0.02",
+            "autovacuum_vacuum_cost_limit=2000",
+        }
+        assert found["_private_job_queues"] == {"autovacuum_vacuum_cost_delay=0"}
+        assert found["_private_wait_marks"] == {"autovacuum_vacuum_cost_delay=0"}
