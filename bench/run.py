@@ -64,31 +64,33 @@ def fresh_db(base_dsn: str) -> Iterator[str]:
         yield dsn
 
 
-def bulk_enqueue(dsn: str, n: int, chunk: int = 5000) -> float:
+def _chunked_rate(
+    dsn: str, n: int, chunk: int, send: Callable[[psycopg.Connection, int], object]
+) -> float:
+    """Jobs per second of `send(conn, k)` calls enqueueing n jobs, k <= chunk at a time."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("select 1")
         t0 = time.perf_counter()
         done = 0
         while done < n:
             k = min(chunk, n - done)
-            conn.execute(BULK_SQL, (["noop"] * k, ["{}"] * k))
+            send(conn, k)
             done += k
         return n / (time.perf_counter() - t0)
+
+
+def bulk_enqueue(dsn: str, n: int, chunk: int = 5000) -> float:
+    """add_jobs in SQL, the specs as text[] and json[] parameters (as ../shared/bench sends)."""
+    return _chunked_rate(dsn, n, chunk, lambda c, k: c.execute(BULK_SQL, (["noop"] * k, ["{}"] * k)))
 
 
 def api_bulk_enqueue(dsn: str, n: int, chunk: int = 5000) -> float:
-    """gw_runner.add_jobs (the Python API, its transport included) in chunks of 5,000."""
+    """gw_runner.add_jobs (the Python API: specs checked, Job objects returned)."""
     from gw_runner import JobSpec, add_jobs
 
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("select 1")
-        t0 = time.perf_counter()
-        done = 0
-        while done < n:
-            k = min(chunk, n - done)
-            add_jobs(conn, [JobSpec("noop", {}) for _ in range(k)])
-            done += k
-        return n / (time.perf_counter() - t0)
+    return _chunked_rate(
+        dsn, n, chunk, lambda c, k: add_jobs(c, [JobSpec("noop", {}) for _ in range(k)])
+    )
 
 
 def single_enqueue(dsn: str, n: int) -> float:
