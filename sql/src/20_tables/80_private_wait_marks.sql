@@ -2,8 +2,9 @@
 -- moment the runner found nothing to claim until a producer wakes it. add_job and add_jobs
 -- notify jobs:insert only when they wake a waiting runner (they set waiting to false), when no
 -- runner has marked itself for 10 minutes (a fleet of Node workers, or of runners older than
--- 0.1.5, relies on every notification), inside a transaction of several statements, or when
--- graphile_worker.notify_inserts is 'always'. So a busy fleet is not notified at all, and
+-- 0.1.5, relies on every notification), or when graphile_worker.notify_inserts is 'always'. An
+-- enqueue in a transaction that commits after a runner marked itself does not notify it: the
+-- runner's rechecks find the job (see wait_for_jobs). So a busy fleet is not notified at all, and
 -- producers do not queue behind the lock a notifying commit takes (docs/scaling.md, "Many
 -- producers"). Unlogged: after a crash the table is empty, which means "notify". Derived state,
 -- not dumped. Not part of the graphile-worker schema.
