@@ -142,6 +142,7 @@ class Claimer:
         #: wait_for_jobs marks this worker waiting (listening, and the extension has it)
         self._can_wait = settings.listen and not settings.once
         self._marked = False  # marked waiting, and no notification since
+        self._notifications = 0  # jobs:insert notifications (and LISTEN connections) so far
         self._recheck: float | None = None  # the next pause before claiming again, if marked
         #: jobs could not be given back (the worker exits with status 1)
         self.gave_up = False
@@ -154,10 +155,13 @@ class Claimer:
 
     def on_notify(self, payload: str) -> None:
         """A ``jobs:insert`` notification (or a LISTEN (re)connection, with ``""``)."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("notified: %r", payload, extra=self._extra)
         if '"count":-' in payload:
             return  # a removal
         self.due_stale = True
         self._marked = False  # a producer took the mark off (or LISTEN reconnected)
+        self._notifications += 1
         self.pulse.set()
 
     def take_nowait(self) -> JobRun | None:
@@ -470,6 +474,7 @@ class Claimer:
         """``wait_for_jobs``: mark this worker waiting; returns (due time, database time).
         An extension before 0.1.5, or a role without the function, turns marking off (the
         runner then asks ``next_job_due_at``; enqueuers notify on every job anyway)."""
+        heard = self._notifications
         try:
             due = await self._claim.run(self._wait_op)
         except DatabaseError as e:
@@ -483,7 +488,10 @@ class Claimer:
             else:
                 log.warning("wait_for_jobs failed: %s", e, extra=self._extra)
             return (None, None)
-        self._marked = True
+        # A notification that arrived while the call ran may have taken this very mark off
+        # (the mark is visible from its commit on, before the reply is read here): then the
+        # worker is not marked, and it marks itself again at its next idle spell.
+        self._marked = self._notifications == heard
         return due
 
     async def _wait_op(

@@ -111,6 +111,36 @@ def test_a_job_committed_after_the_runner_marked_itself_is_found_without_a_notif
     assert runner.proc.poll() is None
 
 
+def test_a_notification_while_the_runner_marks_itself_makes_it_mark_itself_again(
+    db, start_runner, connect
+):
+    """A producer can take a mark off, and notify, as soon as the mark commits, before the
+    runner has read wait_for_jobs' reply. The runner must not then count itself marked: it
+    would never mark itself again, and enqueuers, which notify only while a runner waits,
+    would leave it to its rechecks and polls. Here a lock holds the mark back until a
+    notification has reached the runner; once the mark is written the runner marks itself
+    again (a second mark, after the release)."""
+    holder = connect(autocommit=False)
+    holder.execute("lock table graphile_worker._private_wait_marks in exclusive mode")
+    runner = start_runner("record.py", "--log-level", "debug", "--poll-interval", "60")
+    wait_until(
+        lambda: scalar(db, "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                           " and query like '%%wait_for_jobs%%'"),
+        30, "the runner's mark to wait for the lock",
+    )
+    wait_until(lambda: "listening on jobs:insert" in runner.log, 30, "the runner to listen")
+    db.execute("""select pg_notify('jobs:insert', '{"r":0.5,"count":1,"during":"mark"}')""")
+    wait_until(lambda: '"during":"mark"' in runner.log, 30, "the notification to arrive")
+    holder.commit()
+    released = scalar(db, "select clock_timestamp()")
+    wait_until(
+        lambda: scalar(db, "select count(*) from graphile_worker._private_wait_marks"
+                           " where waiting and marked_at > %s", (released,)),
+        15, "the runner to mark itself again",  # not at the 60 s poll, nor ever without it
+    )
+    assert runner.proc.poll() is None
+
+
 def test_against_an_extension_without_wait_for_jobs_the_runner_asks_next_job_due_at(
     db, start_runner
 ):
