@@ -193,11 +193,21 @@ def test_another_runner_role_cannot_act_for_a_running_workers_jobs(
         ),
         ("select graphile_worker.wait_for_jobs(%s, array['hold'])", (a_id,), FOREIGN_WORKER),
     ]
-    # A found nothing more to claim (it holds its three jobs) and marked itself waiting
+    # A found nothing more to claim (it holds its three jobs) and marked itself waiting. Its
+    # LISTEN connection may come up after that first mark: A then claims and marks itself
+    # again (a producer may have taken the mark off while A could not hear it). So the mark
+    # to compare against is one written after A's LISTEN completed; A writes no other.
+    listening_since = wait_until(
+        lambda: scalar(
+            db, "select max(state_change) from pg_stat_activity"
+            " where usename = %s and state = 'idle' and query like 'LISTEN%%'", (a.name,)),
+        30,
+        "runner A to listen",
+    )
     wait_until(
         lambda: scalar(
             db, "select count(*) from graphile_worker._private_wait_marks"
-            " where worker_id = %s and waiting", (a_id,)) == 1,
+            " where worker_id = %s and waiting and marked_at > %s", (a_id, listening_since)) == 1,
         30,
         "runner A to mark itself waiting",
     )
