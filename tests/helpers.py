@@ -145,7 +145,7 @@ def wait_until_waiting(
 # --- the SQL API with keyword arguments, and its tables -----------------------------------------
 
 # Arguments passed as JSON documents (psycopg adapts dicts and lists with Json()).
-_JSON_ARGS = {"payload", "failures"}
+_JSON_ARGS = {"payload", "failures", "results"}
 
 
 def _arg(name: str, value: Any) -> Any:

@@ -1,12 +1,13 @@
 """Errors raised by gw_runner, all derived from :class:`GraphileWorkerError`.
 
-Two families:
+Three families:
 
 * errors the library raises: a SQL function of the extension refused a call
   (:class:`DatabaseError` and its subclasses, one per SQLSTATE, see :data:`SQLSTATE_ERRORS`),
   or a task file / setting is unusable (:class:`TaskFileError`, :class:`ConfigurationError`);
 * exceptions a task handler raises to steer its job: :class:`PermanentFailure` (no more
-  retries) and :class:`RetryLater` (retry after a given delay instead of the backoff).
+  retries) and :class:`RetryLater` (retry after a given delay instead of the backoff);
+* :class:`JobWaitTimeout`: ``wait_for_job`` gave up before the job finished.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ __all__ = [
     "DuplicateJobKey",
     "ExtensionMissing",
     "GraphileWorkerError",
+    "InvalidHistoryArgument",
     "InvalidJobKeyMode",
+    "JobWaitTimeout",
     "MalformedDocument",
     "NotNullViolation",
     "NullValueNotAllowed",
@@ -103,6 +106,25 @@ def retry_delay_problem(delay: object) -> str | None:
         return (f"the retry delay must be between 0 and {MAX_RETRY_DELAY} seconds "
                 f"(10 years), got {delay!r}")
     return None
+
+
+# --- waiting for a job -------------------------------------------------------------------
+
+
+class JobWaitTimeout(GraphileWorkerError):
+    """``wait_for_job`` (or ``Job.wait``) gave up: the job had not finished after ``timeout``
+    seconds. The job is untouched and may still finish; ``status`` is the last
+    :class:`gw_runner.JobStatus` read (its ``state`` says where the job was)."""
+
+    def __init__(self, job_id: int, timeout: float, status: Any) -> None:
+        state = getattr(status, "state", "unknown")
+        super().__init__(
+            f"job {job_id} did not finish within {timeout:g} s (last state seen: {state}); "
+            "it may still finish: wait again, or read its status later"
+        )
+        self.job_id = job_id
+        self.timeout = timeout
+        self.status = status
 
 
 # --- errors from SQL, by SQLSTATE -----------------------------------------------------------
@@ -197,6 +219,12 @@ class WaitTimeout(DatabaseError):
     """A maintenance function gave up waiting for other transactions (GWA04)."""
 
 
+class InvalidHistoryArgument(DatabaseError):
+    """An argument of the finished-jobs functions is invalid (GWH01): a null or negative
+    retention, a task identifier that is empty or over 128 characters, or a
+    ``prune_finished_jobs`` ``max_rows`` outside 1..1000000."""
+
+
 class CrontabError(DatabaseError):
     """A crontab is invalid (GWC01-GWC09); the message names the line at fault."""
 
@@ -228,6 +256,7 @@ SQLSTATE_ERRORS: dict[str, type[DatabaseError]] = {
     "GWA04": WaitTimeout,
     "GWA05": WorkerOfAnotherRole,
     "GWA06": AdminOnlyArgument,
+    "GWH01": InvalidHistoryArgument,
     **{f"GWC0{n}": CrontabError for n in range(1, 10)},
     "GWC10": CronBoundExceeded,
     "42883": ExtensionMissing,  # undefined_function

@@ -463,3 +463,45 @@ def test_a_job_added_by_either_side_wakes_the_other_at_once(
     assert rows(db, "select job_id, runner from public.executions order by started_at") == [
         {"job_id": py_job, "runner": "python"}, {"job_id": node_job, "runner": "node"},
     ]
+
+
+# --- history with a mixed fleet (docs/history.md) -----------------------------------------------
+
+def test_a_mixed_fleet_works_with_retention_on(
+    executions: psycopg.Connection, node_env: dict[str, str], spawn: Any
+) -> None:
+    """With a retention set, Node and gw_runner both process the jobs exactly once; what
+    gw_runner completes is recorded, what Node completes leaves no row (Node deletes it with
+    its own SQL), and no attempt errors are left after a prune, whichever side completed the
+    job gw_runner failed once."""
+    db = executions
+    db.execute("select graphile_worker.set_retention(null, '1 day')")
+    # a job gw_runner fails once (its attempt error is recorded), then Node completes
+    failing = scalar(db, "select id from graphile_worker.add_job('fail', '{}', max_attempts => 3)")
+    run_py_once(node_env, "--poll-interval", "0.2")
+    assert scalar(db, "select count(*) from graphile_worker._private_attempt_errors") == 1
+    ids = [scalar(db, "select id from graphile_worker.add_job(%s, %s)",
+                  (task, json.dumps({"n": n})))
+           for n, task in enumerate(["record", "record_node", "record_py"] * 14, start=1)]
+    # it becomes a 'record' job that either runtime may complete
+    db.execute("update graphile_worker._private_jobs set task_id = (select id from"
+               " graphile_worker._private_tasks where identifier = 'record'), run_at = now(),"
+               " payload = '{\"n\": 0}' where id = %s", (failing,))
+    spawn(node_cmd("worker"), {**node_env, "CONCURRENCY": "2"}, "node")
+    spawn(py_cmd("-j", "2", "--poll-interval", "0.2"), node_env, "python")
+    wait_for(lambda: scalar(db, "select count(*) from graphile_worker._private_jobs") == 0, 90,
+             "the fleet to run every job")
+    done = rows(db, "select job_id, runner from public.executions where payload ? 'n'")
+    assert sorted(r["job_id"] for r in done) == sorted([*ids, failing]), "each job ran once"
+    by_runner = {r["job_id"]: r["runner"] for r in done}
+    recorded = {r["id"]: r["outcome"] for r in rows(
+        db, "select id, outcome from graphile_worker.finished_jobs")}
+    python_done = {i for i, runner in by_runner.items() if runner == "python"}
+    assert len(python_done) >= 14 and len(by_runner) - len(python_done) >= 14  # both took part
+    assert set(recorded) == python_done
+    assert set(recorded.values()) <= {"completed"}
+    for job_id, runner in by_runner.items():
+        state = scalar(db, "select state from graphile_worker.job_status(%s)", (job_id,))
+        assert state == ("completed" if runner == "python" else "unknown"), (job_id, runner)
+    db.execute("select graphile_worker.prune_finished_jobs()")
+    assert scalar(db, "select count(*) from graphile_worker._private_attempt_errors") == 0

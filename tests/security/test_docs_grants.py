@@ -23,10 +23,14 @@ def _rights(db: psycopg.Connection, role: str) -> set[str]:
         " and has_function_privilege(%s, p.oid, 'execute')",
         (role,),
     ).fetchall()
-    view = db.execute(
-        "select has_table_privilege(%s, 'graphile_worker.jobs', 'select')", (role,)
-    ).fetchone()
-    return {r[0] for r in rows} | ({"select jobs"} if view and view[0] else set())
+    views = {
+        f"select {name}"
+        for name in ("jobs", "finished_jobs")
+        if db.execute(
+            "select has_table_privilege(%s, %s, 'select')", (role, f"graphile_worker.{name}")
+        ).fetchone()[0]  # type: ignore[index]
+    }
+    return {r[0] for r in rows} | views
 
 
 def test_documented_grants_equal_grant_role(db: psycopg.Connection) -> None:

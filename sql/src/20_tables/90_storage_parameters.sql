@@ -23,3 +23,14 @@ alter table graphile_worker._private_claim_floor_log set (autovacuum_vacuum_cost
 alter table graphile_worker._private_claim_clock set (autovacuum_vacuum_cost_delay = 0);
 alter table graphile_worker._private_workers set (autovacuum_vacuum_cost_delay = 0);
 alter table graphile_worker._private_wait_marks set (autovacuum_vacuum_cost_delay = 0);
+
+-- 0.1.7: the finished-jobs store is appended to in finished_at order and pruned from the
+-- other end in batches; vacuum after 1 % + 1,000 dead rows keeps its size level
+-- (docs/history.md, "Pruning").
+alter table graphile_worker._private_finished_jobs set (
+  autovacuum_vacuum_scale_factor = 0.01,
+  autovacuum_vacuum_threshold = 1000,
+  autovacuum_vacuum_cost_limit = 2000
+);
+alter table graphile_worker._private_attempt_errors set (autovacuum_vacuum_cost_delay = 0);
+alter table graphile_worker._private_finish_watches set (autovacuum_vacuum_cost_delay = 0);

@@ -1,7 +1,7 @@
 -- The three privilege levels (docs/security.md). A level includes the ones before it:
---   producer  enqueue, and replace or remove a job by its key
---   runner    claim, report, return, sweep, heartbeats, cron scheduling
---   admin     admin functions, cleanup, statistics, reading the jobs view
+--   producer  enqueue, replace or remove a job by its key, read a job's status and wait for it
+--   runner    claim, report, return, sweep, heartbeats, cron scheduling, prune finished jobs
+--   admin     admin functions, cleanup, statistics, retention, the jobs and finished_jobs views
 -- The function lists live here only; grant_role() and the tests read them.
 create function graphile_worker._private_level_functions(level text)
 returns setof regprocedure
@@ -14,17 +14,19 @@ as $$
   where p.pronamespace = 'graphile_worker'::regnamespace
     and p.proname = any (
       case level
-        when 'producer' then array['add_job', 'add_jobs', 'remove_job', 'version']
+        when 'producer' then array['add_job', 'add_jobs', 'remove_job', 'version',
+          'job_status', 'job_status_by_key', 'watch_job', 'unwatch_job']
         when 'runner' then array[
           'get_jobs', 'report_jobs', 'return_jobs', 'return_unheld_jobs', 'reset_locked',
           'next_job_due_at', 'wait_for_jobs',
           'register_worker', 'heartbeat', 'deregister_worker', 'recover_stale_workers',
           'parse_crontab', 'register_crontab', 'schedule_crontab',
-          'cron_matches', 'cron_next_after', 'cron_times_between']
+          'cron_matches', 'cron_next_after', 'cron_times_between', 'prune_finished_jobs']
         when 'admin' then array[
           'complete_jobs', 'permanently_fail_jobs', 'reschedule_jobs', 'force_unlock_workers',
           'delete_permanently_failed_jobs', 'gc_task_identifiers', 'gc_job_queues',
-          'queue_stats', 'worker_stats']
+          'queue_stats', 'worker_stats', 'set_retention', 'clear_retention',
+          'retention_settings']
       end
     )
   order by 1::text;
@@ -66,12 +68,13 @@ begin
   end loop;
   if level = 'admin' then
     execute format('grant select on graphile_worker.jobs to %I', role_name);
+    execute format('grant select on graphile_worker.finished_jobs to %I', role_name);
   end if;
 end;
 $$;
 
 comment on function graphile_worker.grant_role(text, text) is
-  'Owner only: grant an existing role one of the levels producer (enqueue, remove by key), runner (claim, report, heartbeats, cron) or admin (admin functions, cleanup, statistics, the jobs view). Each level includes the ones before it.';
+  'Owner only: grant an existing role one of the levels producer (enqueue, remove by key, job status and waiting), runner (claim, report, heartbeats, cron, pruning) or admin (admin functions, cleanup, statistics, retention, the jobs and finished_jobs views). Each level includes the ones before it.';
 
 create function graphile_worker.revoke_role(role_name text)
 returns void
@@ -92,6 +95,7 @@ begin
     execute format('revoke execute on function %s from %I', v_fn, role_name);
   end loop;
   execute format('revoke select on graphile_worker.jobs from %I', role_name);
+  execute format('revoke select on graphile_worker.finished_jobs from %I', role_name);
   execute format('revoke usage on schema graphile_worker from %I', role_name);
 end;
 $$;

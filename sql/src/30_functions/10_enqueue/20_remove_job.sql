@@ -2,7 +2,8 @@
 -- and the lock younger than _private_lock_expiry()) cannot be removed: it loses its key and
 -- will not be retried. The key's row is locked first (FOR UPDATE), so an enqueue of the same
 -- key waits for this call, and this call for an open enqueue of the same key; callers of other
--- keys never wait (no advisory lock, no bucket).
+-- keys never wait (no advisory lock, no bucket). Since 0.1.7 a removed job is recorded as
+-- cancelled when its task keeps history (docs/history.md).
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.remove_job(job_key text)
@@ -38,6 +39,9 @@ begin
     delete from graphile_worker._private_jobs as jobs
     where jobs.id = v_job.id
     returning * into v_job;
+    if graphile_worker._private_history_on() then
+      perform graphile_worker._private_record_finished(array[v_job], 'cancelled', null, null, now());
+    end if;
     if pg_catalog.pg_notification_queue_usage() < 0.5 then
       perform pg_catalog.pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":-1}');
     end if;
@@ -53,4 +57,4 @@ end;
 $$;
 
 comment on function graphile_worker.remove_job(text) is
-  'Delete the pending job with this key (notifies jobs:insert with count -1); a running job with the key instead loses its key and will not be retried. Returns the row, or null. Waits only for open transactions that enqueued or removed the same key.';
+  'Delete the pending job with this key (notifies jobs:insert with count -1; recorded as cancelled when its task keeps history); a running job with the key instead loses its key and will not be retried. Returns the row, or null. Waits only for open transactions that enqueued or removed the same key.';

@@ -4,13 +4,19 @@
 -- another never deletes or changes what the other now runs. A malformed failures document is
 -- GWA03 (DETAIL names the entry) and changes nothing. A worker registered by another role is
 -- refused (GWA05), and below the admin level now is the server's clock (GWA06).
+-- History (0.1.7, docs/history.md): when some task keeps finished jobs or someone waits for a
+-- job, the same call records each failed attempt's error and each finished job (completed, or
+-- failed for good) with the handler's result (results: a JSON array aligned with
+-- completed_job_ids, null entries for none; a result over _private_result_cap() bytes, or one
+-- jsonb cannot hold, is not stored and result_note says why). Otherwise results are ignored.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.report_jobs(
   worker_id text,
   completed_job_ids bigint[] default null,
   failures json default null,
-  now timestamptz default now()
+  now timestamptz default now(),
+  results json default null
 )
 returns table (
   job_id bigint,
@@ -41,6 +47,10 @@ declare
   v_run_ats timestamptz[];
   v_queue_ids integer[];
   v_bound oid;
+  v_history boolean;
+  v_results jsonb;
+  v_done_rows graphile_worker._private_jobs[];
+  v_failed_rows graphile_worker._private_jobs[];
 begin
   -- the checker raises the error; the plain expression saves a call on every report
   if report_jobs.worker_id is null or report_jobs.worker_id = '' or length(report_jobs.worker_id) > 128 then
@@ -172,13 +182,39 @@ begin
     end if;
   end if;
 
+  if results is not null and (json_typeof(results) <> 'array'
+      or json_array_length(results) <> coalesce(cardinality(completed_job_ids), 0)) then
+    raise exception 'results must be a JSON array with one entry per completed job'
+      using errcode = 'GWA03',
+      detail = format('results is %s; completed_job_ids has %s entries.',
+        case when json_typeof(results) = 'array'
+          then format('an array of %s entries', json_array_length(results))
+          else 'JSON ' || json_typeof(results) end,
+        coalesce(cardinality(completed_job_ids), 0)),
+      hint = 'Pass results[i] for completed_job_ids[i] (null for none), or leave results out.';
+  end if;
+
+  v_history := graphile_worker._private_history_on();
+  if v_history then
+    if results is not null then
+      v_results := graphile_worker._private_results_map(completed_job_ids, results);
+    end if;
+    if v_failures is not null then
+      perform graphile_worker._private_record_attempt_errors(report_jobs.worker_id,
+        array(select (e ->> 'id')::bigint from jsonb_array_elements(v_failures) as e),
+        array(select e ->> 'message' from jsonb_array_elements(v_failures) as e),
+        v_now);
+    end if;
+  end if;
+
   -- The jobs this worker still holds: completed ones deleted, failed ones rescheduled; their
   -- outcomes are kept to be returned once the jobs' queues are unlocked.
   with done as (
     delete from graphile_worker._private_jobs as jobs
     where jobs.id = any(completed_job_ids)
       and jobs.locked_by = report_jobs.worker_id
-    returning jobs.id, jobs.job_queue_id, jobs.attempts, jobs.max_attempts, jobs.run_at
+    returning jobs.id, jobs.job_queue_id, jobs.attempts, jobs.max_attempts, jobs.run_at,
+      jobs as job
   ),
   f as (
     select x.id, x.message, x.payload, coalesce(x.permanent, false) as permanent, x.retry_delay
@@ -202,22 +238,33 @@ begin
     from f
     where jobs.id = f.id
       and jobs.locked_by = report_jobs.worker_id
-    returning jobs.id, jobs.job_queue_id, jobs.attempts, jobs.max_attempts, jobs.run_at
+    returning jobs.id, jobs.job_queue_id, jobs.attempts, jobs.max_attempts, jobs.run_at,
+      jobs as job
   ),
   reported as (
     select d.id, 'completed'::text as outcome, d.attempts, d.max_attempts, d.run_at,
-      d.job_queue_id
+      d.job_queue_id, d.job
     from done as d
     union all
     select fl.id,
       case when fl.attempts >= fl.max_attempts then 'permanently_failed' else 'failed' end,
-      fl.attempts, fl.max_attempts, fl.run_at, fl.job_queue_id
+      fl.attempts, fl.max_attempts, fl.run_at, fl.job_queue_id, fl.job
     from failed as fl
   )
   select array_agg(r.id), array_agg(r.outcome), array_agg(r.attempts), array_agg(r.max_attempts),
-    array_agg(r.run_at), array_agg(r.job_queue_id) filter (where r.job_queue_id is not null)
-  into v_ids, v_outcomes, v_attempts, v_max_attempts, v_run_ats, v_queue_ids
+    array_agg(r.run_at), array_agg(r.job_queue_id) filter (where r.job_queue_id is not null),
+    array_agg(r.job) filter (where v_history and r.outcome = 'completed'),
+    array_agg(r.job) filter (where v_history and r.outcome = 'permanently_failed')
+  into v_ids, v_outcomes, v_attempts, v_max_attempts, v_run_ats, v_queue_ids,
+    v_done_rows, v_failed_rows
   from reported as r;
+
+  if v_history then
+    perform graphile_worker._private_record_finished(v_done_rows, 'completed',
+      report_jobs.worker_id, v_results, v_now);
+    perform graphile_worker._private_record_finished(v_failed_rows, 'failed',
+      report_jobs.worker_id, null, v_now);
+  end if;
 
   perform graphile_worker._private_unlock_job_queues(report_jobs.worker_id, v_queue_ids);
 
@@ -240,5 +287,5 @@ begin
 end;
 $$;
 
-comment on function graphile_worker.report_jobs(text, bigint[], json, timestamptz) is
-  'Runner: report a batch of outcomes in one call. Completed jobs are deleted; failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';
+comment on function graphile_worker.report_jobs(text, bigint[], json, timestamptz, json) is
+  'Runner: report a batch of outcomes in one call. Completed jobs are deleted (with results[i], a JSON array aligned with completed_job_ids, recorded when the task keeps history); failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';
