@@ -3,7 +3,11 @@
 - Enqueue from application code, inside your own transaction::
 
       from gw_runner import add_job
-      add_job(conn, "send_email", {"to": "ada@example.com"})
+      job = add_job(conn, "send_email", {"to": "ada@example.com"})
+
+- Read a job's status, or wait until it has finished (after the commit)::
+
+      status = job.wait(DATABASE_URL, timeout=60)   # JobStatus: state, result, errors...
 
 - Write handlers in a task file and run them with ``python -m gw_runner tasks.py``::
 
@@ -41,11 +45,21 @@ from ._job import Job
 from ._loader import load_task_file, task
 from ._payload import spec_of
 from ._settings import WorkerSettings
+from ._status import (
+    JobStatus,
+    job_status,
+    job_status_async,
+    job_status_by_key,
+    job_status_by_key_async,
+    wait_for_job,
+    wait_for_job_async,
+)
 from ._worker import Worker
 from .errors import (
     ConfigurationError,
     DatabaseError,
     GraphileWorkerError,
+    JobWaitTimeout,
     PermanentFailure,
     RetryLater,
     TaskFileError,
@@ -82,7 +96,9 @@ __all__ = [
     "JobPermanentlyFailed",
     "JobSpec",
     "JobStarted",
+    "JobStatus",
     "JobSucceeded",
+    "JobWaitTimeout",
     "JobsRecovered",
     "JobsReturned",
     "PermanentFailure",
@@ -101,7 +117,13 @@ __all__ = [
     "add_jobs",
     "add_jobs_async",
     "heartbeat_file",
+    "job_status",
+    "job_status_async",
+    "job_status_by_key",
+    "job_status_by_key_async",
     "load_task_file",
     "spec_of",
     "task",
+    "wait_for_job",
+    "wait_for_job_async",
 ]

@@ -41,6 +41,7 @@ class WorkerOptions(TypedDict, total=False):
     sweep_interval: float
     recovery_delay: float
     job_timeout: float | None
+    prune_interval: float
 
 
 def split_options(options: dict[str, Any]) -> dict[str, Any]:

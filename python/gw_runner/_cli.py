@@ -27,12 +27,14 @@ from ._settings import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LOCAL_QUEUE_TTL,
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_PRUNE_INTERVAL,
     DEFAULT_RECOVERY_DELAY,
     DEFAULT_REPORT_DELAY,
     DEFAULT_SHUTDOWN_TIMEOUT,
     DEFAULT_STALE_AFTER,
     DEFAULT_SWEEP_INTERVAL,
     MAX_BATCH_SIZE,
+    MIN_PRUNE_INTERVAL,
     WorkerSettings,
 )
 from ._worker import FINAL_REPORT_GRACE, FORCED_STOP_GRACE, Worker
@@ -73,6 +75,17 @@ def _seconds(text: str, *, minimum: float = 0.0) -> float:
         raise ValueError(f"expected a number of seconds, got {text!r}") from None
     if not math.isfinite(value) or value < minimum:
         raise ValueError(f"must be a number of seconds >= {minimum:g}, got {text!r}")
+    return value
+
+
+def _seconds_or_off(text: str, *, minimum: float) -> float:
+    """Seconds, at least ``minimum``, or 0 (off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {text!r}") from None
+    if value != 0 and (not math.isfinite(value) or value < minimum):
+        raise ValueError(f"must be 0 (off) or a number of seconds >= {minimum:g}, got {text!r}")
     return value
 
 
@@ -140,7 +153,7 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         ("--once",), "once", "ONCE",
-        "run until nothing is runnable, then exit 0 (no LISTEN, no cron)",
+        "run until nothing is runnable, then exit 0 (no LISTEN, no cron, no pruning)",
     ),
     _Option(
         ("--poll-interval",), "poll_interval", "POLL_INTERVAL",
@@ -243,6 +256,14 @@ _OPTIONS: tuple[_Option, ...] = (
         _seconds, "SECONDS", DEFAULT_RECOVERY_DELAY,
     ),
     _Option(
+        ("--prune-interval",), "prune_interval", "PRUNE_INTERVAL",
+        "seconds between rounds that delete the finished jobs kept past their retention, "
+        "+-25%% jitter; 0: this runner does not prune (default: "
+        f"{DEFAULT_PRUNE_INTERVAL:g})",
+        lambda t: _seconds_or_off(t, minimum=MIN_PRUNE_INTERVAL), "SECONDS",
+        DEFAULT_PRUNE_INTERVAL,
+    ),
+    _Option(
         ("--log-level",), "log_level", "LOG_LEVEL",
         f"log level: {', '.join(LOG_LEVELS)} (default: info)",
         _choice(LOG_LEVELS), "LEVEL", "info",
@@ -337,6 +358,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Wor
             stale_after=args.stale_after,
             sweep_interval=args.sweep_interval,
             recovery_delay=args.recovery_delay,
+            prune_interval=args.prune_interval,
         )
     except ConfigurationError as e:
         raise UsageError(str(e)) from None

@@ -8,14 +8,45 @@ with others. Nothing about a job lives anywhere else.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
-from ._text import storable
+from ._text import error_message, storable
 from .errors import retry_delay_problem
 
 if TYPE_CHECKING:
     from ._context import JobContext
     from ._job import Job
+
+#: The largest result stored with a finished job, in bytes of its JSON text: the SQL's
+#: ``graphile_worker._private_result_cap()``. A larger one is still sent (the job completes
+#: and the database notes why its result was not stored); the runner logs a warning.
+RESULT_CAP_BYTES = 65536
+
+#: How results are written: compact, non-ASCII characters as ``\u`` escapes (the text is the
+#: same in any client encoding, and its length is its size in bytes, as the SQL counts it; a
+#: lone surrogate or NUL is an escape the SQL notes and drops), NaN and infinities refused
+#: (not JSON), and nothing converted behind the handler's back (no ``default``).
+_RESULT_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+class ResultError(Exception):
+    """A handler's return value cannot be stored as JSON: the attempt fails with this
+    message (``__cause__``: the encoder's error)."""
+
+
+def encode_result(value: Any) -> str | None:
+    """The JSON text of a handler's return value (None for None: no result). Raises
+    :class:`ResultError` naming the problem when the value is not JSON (a ``datetime``, a
+    ``set``, NaN, a circular or too deeply nested structure, a key that is not a string)."""
+    if value is None:
+        return None
+    try:
+        return _RESULT_ENCODER.encode(value)
+    except Exception as e:  # TypeError, ValueError, RecursionError, or a hostile __iter__
+        raise ResultError(
+            f"handler returned a value that cannot be stored as JSON: {error_message(e)}"
+        ) from e
 
 
 class JobRun:
@@ -28,12 +59,14 @@ class JobRun:
     - for a failure: ``message`` (the ``last_error``), ``exc`` (the exception, if any),
       ``permanent``, ``retry_delay`` (seconds, replacing the backoff) and ``payload`` (the
       payload to keep for the retry: a batch job's failed entries);
-    - ``duration``: seconds the handler ran, when timed.
+    - ``duration``: seconds the handler ran, when timed;
+    - ``result``: for a completion, the JSON text of the handler's return value (None: no
+      result), sent with it in ``report_jobs``.
     """
 
     __slots__ = (
         "claimed_at", "ctx", "duration", "exc", "job", "message", "outcome", "payload",
-        "permanent", "retry_delay", "started",
+        "permanent", "result", "retry_delay", "started",
     )
 
     def __init__(self, job: Job, claimed_at: float) -> None:
@@ -48,13 +81,17 @@ class JobRun:
         self.permanent = False
         self.retry_delay: float | None = None
         self.payload: Any = None
+        self.result: str | None = None
 
     @property
     def id(self) -> int:
         return self.job.id
 
-    def complete(self) -> None:
+    def complete(self, result: str | None = None) -> None:
+        """Record a completion; ``result``: the JSON text of the handler's return value (see
+        :func:`encode_result`), or None."""
         self.outcome = "completed"
+        self.result = result
 
     def fail(
         self,

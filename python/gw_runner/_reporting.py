@@ -6,7 +6,11 @@ first outcome, when a batch is full or when nothing else is running, otherwise w
 ``report_delay``. A call that fails on a lost connection is retried by the channel; a call
 the database refuses is split in halves until the entry at fault is alone (at once for data
 errors, after three tries for others), which is then recorded as a plain failure saying the
-database refused its outcome, or dropped with an error in the log if even that is refused.
+database refused its outcome, or dropped with an error in the log if even that is refused. A
+completion that carries a result (the handler's return value, as JSON text) goes with the
+completed ids as ``results``, aligned with them in every call, halves included; a refused one
+is first sent again without its result (the job completes; only the result is lost), so each
+entry is tried at most three ways: as it is, as a bare completion, as a plain failure.
 
 Once the database has answered, the outcome hooks fire and failures are logged with their
 retry time; ``after_report`` tells the claiming stage which jobs it no longer holds.
@@ -35,10 +39,14 @@ from .errors import DatabaseError, PermanentFailure, RetryLater, WorkerOfAnother
 log = logging.getLogger("gw_runner.worker")
 
 #: SQLSTATE classes of errors that repeating the same report cannot fix (bad data, a
-#: constraint, a GW input error, a trigger's exception): the report is split at once.
-_DATA_ERROR_CLASSES = ("22", "23", "GW", "P0")
+#: constraint, a program limit such as a report too large, a GW input error, a trigger's
+#: exception): the report is split at once.
+_DATA_ERROR_CLASSES = ("22", "23", "54", "GW", "P0")
 
 Row = tuple[Any, ...]
+#: One outcome in a report: a job id (completed, no result), ``(id, result JSON text)``
+#: (completed with a result) or a failure entry (``JobRun.failure_entry``).
+Entry = int | tuple[int, str] | dict[str, Any]
 
 
 class Reporter:
@@ -80,6 +88,8 @@ class Reporter:
         self.deadline: float | None = None
         #: some outcome could not be reported (the worker exits with status 1)
         self.gave_up = False
+        #: the extension is older than 0.1.7 (report_jobs takes no results): sent without them
+        self._results_unsupported = False
 
     @property
     def pending(self) -> int:
@@ -148,25 +158,44 @@ class Reporter:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def _send(self, entries: list[int | dict[str, Any]]) -> tuple[list[Row], bool]:
+    async def _send(self, entries: list[Entry]) -> tuple[list[Row], bool]:
         return await self._send_entries(entries, refused=False)
 
     async def _send_entries(
-        self, entries: list[int | dict[str, Any]], *, refused: bool
+        self, entries: list[Entry], *, refused: bool
     ) -> tuple[list[Row], bool]:
-        completed = [e for e in entries if isinstance(e, int)]
-        failures = [e for e in entries if not isinstance(e, int)]
+        if self._results_unsupported:
+            entries = [e[0] if isinstance(e, tuple) else e for e in entries]
+        completed: list[int] = []
+        results: list[str] = []  # aligned with completed: "null" for no result
+        with_result = False
+        failures: list[dict[str, Any]] = []
+        for e in entries:
+            if isinstance(e, int):
+                completed.append(e)
+                results.append("null")
+            elif isinstance(e, tuple):
+                completed.append(e[0])
+                results.append(e[1])
+                with_result = True
+            else:
+                failures.append(e)
         calls = 0
         failures_json = (
             json.dumps(failures, separators=(",", ":"), default=_storable_default)
             if failures else None
         )
-        params = (self.worker_id, completed or None, failures_json)
+        # no result in this call (the usual case): the statement without results, which
+        # extensions older than 0.1.7 accept too
+        statement = _sql.REPORT_JOBS_WITH_RESULTS if with_result else _sql.REPORT_JOBS
+        params: tuple[Any, ...] = (self.worker_id, completed or None, failures_json)
+        if with_result:
+            params += (f"[{','.join(results)}]",)
 
         async def op(conn: psycopg.AsyncConnection[Any]) -> list[Row]:
             nonlocal calls
             calls += 1
-            cur = await conn.execute(_sql.REPORT_JOBS, params, binary=True)
+            cur = await conn.execute(statement, params, binary=True)
             return await fetchall_lenient(cur)
 
         attempt = 0
@@ -176,6 +205,15 @@ class Reporter:
             except DatabaseError as e:
                 if isinstance(e, WorkerOfAnotherRole):
                     raise  # retrying or splitting cannot help: the worker stops
+                if with_result and e.sqlstate == "42883":
+                    # report_jobs of an extension older than 0.1.7 takes no results
+                    log.warning(
+                        "the graphile_worker extension is older than 0.1.7: handlers' results "
+                        "are not stored (ALTER EXTENSION graphile_worker UPDATE); %s",
+                        first_line(e), extra=self._extra,
+                    )
+                    self._results_unsupported = True
+                    return await self._send_entries(entries, refused=refused)
                 ids = [_entry_id(x) for x in entries]
                 data_error = (e.sqlstate or "")[:2] in _DATA_ERROR_CLASSES
                 stopping = self.deadline is not None
@@ -208,11 +246,20 @@ class Reporter:
                 await asyncio.sleep(wait)
 
     async def _send_refused(
-        self, entry: int | dict[str, Any], error: DatabaseError
+        self, entry: Entry, error: DatabaseError
     ) -> tuple[list[Row], bool]:
-        """The database refused this one outcome: record a failure that says so instead (the
-        attempt counts, the job is retried), with nothing of the refused entry but its id."""
+        """The database refused this one outcome. A completion with a result is sent again
+        without it (the job completes, its result is lost); anything else is recorded as a
+        failure that says so instead (the attempt counts, the job is retried), with nothing of
+        the refused entry but its id."""
         job_id = _entry_id(entry)
+        if isinstance(entry, tuple):
+            log.error(
+                "the database refuses the outcome of job %d with its result (%d bytes of JSON; "
+                "%s); completing it without its result", job_id, len(entry[1]),
+                first_line(error), extra={**self._extra, "job_id": job_id},
+            )
+            return await self._send_entries([job_id], refused=False)
         log.error(
             "the database refuses the outcome of job %d (%s); recording a failure instead",
             job_id, first_line(error), extra={**self._extra, "job_id": job_id},
@@ -291,12 +338,18 @@ class Reporter:
         return retries
 
 
-def _entry(run: JobRun) -> int | dict[str, Any]:
-    return run.job.id if run.outcome == "completed" else run.failure_entry()
+def _entry(run: JobRun) -> Entry:
+    if run.outcome != "completed":
+        return run.failure_entry()
+    return run.job.id if run.result is None else (run.job.id, run.result)
 
 
-def _entry_id(entry: int | dict[str, Any]) -> int:
-    return entry if isinstance(entry, int) else int(entry["id"])
+def _entry_id(entry: Entry) -> int:
+    if isinstance(entry, int):
+        return entry
+    if isinstance(entry, tuple):
+        return entry[0]
+    return int(entry["id"])
 
 
 def _storable_default(value: Any) -> Any:

@@ -1,6 +1,10 @@
 """The running stage: ``concurrency`` slots take jobs from the claiming stage, call their
 handlers, and hand each outcome to the reporting stage.
 
+A handler's return value is the job's result: written as JSON here, when the job completes
+(``_record.encode_result``), and sent with the completion; a value that is not JSON fails the
+attempt, one over ``RESULT_CAP_BYTES`` is logged (the database does not store it).
+
 Async handlers are awaited in their slot; sync handlers run on daemon threads, one per slot
 (``_threads``). A handler's time limit (``_threads.job_time_limit``) cancels an async
 handler; one that ignores its cancellation for ``ABANDON_AFTER`` seconds is abandoned (its
@@ -24,7 +28,7 @@ from ._convert import PayloadError
 from ._hooks import HookDispatcher, JobStarted
 from ._job import Job
 from ._loader import TaskSpec
-from ._record import JobRun
+from ._record import RESULT_CAP_BYTES, JobRun, ResultError, encode_result
 from ._reporting import Reporter
 from ._text import error_message
 from ._threads import HandlerThreads, job_time_limit
@@ -243,7 +247,7 @@ class Slots:
                 payload = spec.convert(payload)
             result = await self._call_handler(spec, job, ctx, payload, slot, run)
             if type(result) is list and job.is_batch:
-                failed = await _batch_failures(job, result)
+                result, failed = await _batch_outcome(job, result)
                 if failed is not None:
                     if self.running.pop(job.id, None) is not None:
                         message, replacement = failed
@@ -276,7 +280,19 @@ class Slots:
             return
         if self.running.pop(job.id, None) is None:
             return  # failed by the shutdown or abandoned at its time limit meanwhile
-        run.complete()
+        try:
+            encoded = encode_result(result)
+        except ResultError as e:
+            self._finish_failed(run, str(e), e)
+            return
+        if encoded is not None and len(encoded) > RESULT_CAP_BYTES:
+            log.warning(
+                "job %d (%s) returned a result of %d bytes of JSON, over the cap of %d bytes: "
+                "the job completes, its result is not stored", job.id, job.task_identifier,
+                len(encoded), RESULT_CAP_BYTES,
+                extra={**self._extra, "job_id": job.id, "task": job.task_identifier},
+            )
+        run.complete(encoded)
         if run.started:
             run.duration = time.perf_counter() - run.started
             if debug:
@@ -381,26 +397,30 @@ class Slots:
             self._start_slot()
 
 
-async def _batch_failures(job: Job, result: list[Any]) -> tuple[str, list[Any]] | None:
-    """For a batch job (array payload) whose handler returned a list: the failure message
-    and the payload of only the failed entries, or None if all succeeded."""
+async def _batch_outcome(
+    job: Job, result: list[Any]
+) -> tuple[list[Any] | None, tuple[str, list[Any]] | None]:
+    """For a batch job (array payload) whose handler returned a list: the job's result (the
+    list with its awaitables awaited; None for a list of the wrong length, which is no batch
+    result) and, if some entries failed, the failure message and the payload of only the
+    failed entries."""
     payload: list[Any] = job.payload
     if len(result) != len(payload):
         log.warning(
             "job %d (%s): the handler returned a list of %d items for a batch of %d; treated "
-            "as success", job.id, job.task_identifier, len(result), len(payload),
-            extra={"job_id": job.id, "task": job.task_identifier},
+            "as success, with no result", job.id, job.task_identifier, len(result),
+            len(payload), extra={"job_id": job.id, "task": job.task_identifier},
         )
-        return None
+        return None, None
     if any(inspect.isawaitable(r) for r in result):
         result = await asyncio.gather(*(_as_awaitable(r) for r in result),
                                       return_exceptions=True)
     failed = [i for i, r in enumerate(result) if isinstance(r, BaseException)]
     if not failed:
-        return None
+        return result, None
     lines = [f"- [{i}] {error_message(result[i])}" for i in failed]
     message = f"Batch failures ({len(failed)} of {len(payload)}):\n" + "\n".join(lines)
-    return message, [payload[i] for i in failed]
+    return result, (message, [payload[i] for i in failed])
 
 
 async def _as_awaitable(value: Any) -> Any:

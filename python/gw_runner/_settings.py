@@ -19,6 +19,9 @@ DEFAULT_HEARTBEAT_INTERVAL = 30.0
 DEFAULT_STALE_AFTER = 300.0
 DEFAULT_SWEEP_INTERVAL = 60.0
 DEFAULT_RECOVERY_DELAY = 0.0
+DEFAULT_PRUNE_INTERVAL = 60.0
+#: The shortest prune interval other than 0 (off).
+MIN_PRUNE_INTERVAL = 0.01
 MAX_BATCH_SIZE = 10_000  # get_jobs refuses more
 
 # The health endpoint (HealthServer, the CLI's --health-*): loopback unless asked otherwise
@@ -45,7 +48,7 @@ class WorkerSettings:
       environment variables).
     - ``concurrency``: jobs run at the same time (async handlers as tasks, sync handlers on a
       thread pool of this size).
-    - ``once``: run until nothing is runnable, then stop (no LISTEN, no cron).
+    - ``once``: run until nothing is runnable, then stop (no LISTEN, no cron, no pruning).
     - ``poll_interval``: seconds between polls when idle (a NOTIFY or the next job's due time
       wakes the runner earlier).
     - ``listen``: LISTEN for ``jobs:insert`` (turn off behind PgBouncer transaction pooling).
@@ -74,6 +77,9 @@ class WorkerSettings:
     - ``recovery_delay``: released jobs become runnable this many seconds after the sweep.
     - ``job_timeout``: time limit in seconds of a job whose task sets none (``@task(timeout=)``)
       and whose flags set none (``timeout:SECONDS``); None means no limit.
+    - ``prune_interval``: seconds between rounds of ``prune_finished_jobs`` (+-25 % jitter),
+      which delete the finished jobs kept past their retention (docs/history.md); 0 means
+      this runner does not prune. Not with ``once``.
     """
 
     connection: str = ""
@@ -97,6 +103,7 @@ class WorkerSettings:
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL
     recovery_delay: float = DEFAULT_RECOVERY_DELAY
     job_timeout: float | None = None
+    prune_interval: float = DEFAULT_PRUNE_INTERVAL
 
     def __post_init__(self) -> None:
         _check_int("concurrency", self.concurrency, 1, 1000)
@@ -122,6 +129,13 @@ class WorkerSettings:
             )
         if self.job_timeout is not None:
             _check_seconds("job_timeout", self.job_timeout, minimum=0.001)
+        prune = self.prune_interval
+        if not (isinstance(prune, int | float) and not isinstance(prune, bool) and (
+                prune == 0 or (math.isfinite(prune) and prune >= MIN_PRUNE_INTERVAL))):
+            raise ConfigurationError(
+                f"prune_interval must be 0 (no pruning) or a number of seconds >= "
+                f"{MIN_PRUNE_INTERVAL:g}, not {prune!r}"
+            )
 
     @property
     def effective_batch_size(self) -> int:

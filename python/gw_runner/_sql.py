@@ -1,7 +1,7 @@
 """Every SQL statement gw_runner sends, in one place.
 
-Each statement is a call of exactly one ``graphile_worker.*`` function (or LISTEN): the
-runner holds no queue logic. ``tests/runner/test_sql_module.py`` checks this.
+Each statement is a call of exactly one ``graphile_worker.*`` function (or LISTEN/UNLISTEN):
+the runner holds no queue logic. ``tests/runner/test_sql_module.py`` checks this.
 """
 
 from __future__ import annotations
@@ -15,10 +15,22 @@ GET_JOBS: Final = (
     " from graphile_worker.get_jobs(%s, %s::text[], %s, %s::text[])"
 )
 
+#: ``(worker_id, completed ids, failures json)``: a report without results, which extensions
+#: older than 0.1.7 accept too.
 REPORT_JOBS: Final = (
     "select job_id, outcome, attempts, max_attempts, run_at"
     " from graphile_worker.report_jobs(%s, %s::bigint[], %s::json)"
 )
+
+#: ``(worker_id, completed ids, failures json, results json)``: results is a JSON array
+#: aligned with the completed ids (null entries for no result); extension 0.1.7 or later.
+REPORT_JOBS_WITH_RESULTS: Final = (
+    "select job_id, outcome, attempts, max_attempts, run_at"
+    " from graphile_worker.report_jobs(%s, %s::bigint[], %s::json, results => %s::json)"
+)
+
+#: ``(max_rows,)`` -> finished jobs deleted (0 when another runner is pruning).
+PRUNE_FINISHED_JOBS: Final = "select graphile_worker.prune_finished_jobs(%s)"
 
 RETURN_JOBS: Final = "select graphile_worker.return_jobs(%s, %s::bigint[])"
 
@@ -65,6 +77,33 @@ ADD_JOBS: Final = (
 
 LISTEN: Final = 'LISTEN "jobs:insert"'
 
+# -- job status and waiting (gw_runner._status) -------------------------------------------
+
+_STATUS_COLUMNS: Final = (
+    "id, task_identifier, queue_name, state, attempts, max_attempts, run_at, last_error,"
+    " result, created_at, finished_at, errors, result_note"
+)
+
+#: ``(job_id,)`` -> one row; state ``unknown`` for an id no table knows.
+JOB_STATUS: Final = f"select {_STATUS_COLUMNS} from graphile_worker.job_status(%s::bigint)"
+
+#: ``(job_key,)`` -> one row; state ``unknown`` (id null) when no job has or had the key.
+JOB_STATUS_BY_KEY: Final = (
+    f"select {_STATUS_COLUMNS} from graphile_worker.job_status_by_key(%s::text)"
+)
+
+#: ``(job_id,)``: the job's finish is recorded and announced on graphile_worker:finished.
+WATCH_JOB: Final = "select graphile_worker.watch_job(%s::bigint)"
+
+#: ``(job_id,)``: ends this session's watch (null: all of them).
+UNWATCH_JOB: Final = "select graphile_worker.unwatch_job(%s::bigint)"
+
+#: Notifications ``{"id": ..., "outcome": ...}`` for the jobs this session watches.
+LISTEN_FINISHED: Final = 'LISTEN "graphile_worker:finished"'
+
+#: After a wait on the caller's own connection: stop listening.
+UNLISTEN_FINISHED: Final = 'UNLISTEN "graphile_worker:finished"'
+
 # -- crash recovery (gw_runner._recovery) ---------------------------------------------------
 
 #: ``(worker_id, stale_after interval, info jsonb)``: at start and after being swept.
@@ -104,6 +143,8 @@ SCHEDULE_CRONTAB: Final = (
 ALL_STATEMENTS: Final = (
     GET_JOBS,
     REPORT_JOBS,
+    REPORT_JOBS_WITH_RESULTS,
+    PRUNE_FINISHED_JOBS,
     RETURN_JOBS,
     RETURN_UNHELD_JOBS,
     RESET_LOCKED,
@@ -113,6 +154,12 @@ ALL_STATEMENTS: Final = (
     ADD_JOB,
     ADD_JOBS,
     LISTEN,
+    JOB_STATUS,
+    JOB_STATUS_BY_KEY,
+    WATCH_JOB,
+    UNWATCH_JOB,
+    LISTEN_FINISHED,
+    UNLISTEN_FINISHED,
     REGISTER_WORKER,
     HEARTBEAT,
     DEREGISTER_WORKER,

@@ -1,6 +1,7 @@
 """What wakes and tidies a worker besides its own claims: the LISTEN connection (a job was
-added: claim now) and housekeeping (give back jobs not started within the local queue's TTL;
-``reset_locked`` at start and every 8-10 minutes)."""
+added: claim now), housekeeping (give back jobs not started within the local queue's TTL;
+``reset_locked`` at start and every 8-10 minutes) and the pruner (``prune_finished_jobs``
+every ``prune_interval``: finished jobs kept past their retention are deleted)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ from ._text import first_line
 from .errors import DatabaseError
 
 log = logging.getLogger("gw_runner.worker")
+
+#: Most finished jobs one ``prune_finished_jobs`` call deletes (its default): a short
+#: transaction holding few row locks.
+PRUNE_BATCH = 10_000
+#: Most calls in one round of pruning (a round goes on while calls delete a full batch): at
+#: most 500,000 rows a round, so a large backlog is worked off over several rounds.
+PRUNE_MAX_CALLS = 50
 
 
 class Listener:
@@ -164,3 +172,78 @@ class Housekeeping:
         if count:
             log.info("reset_locked unlocked %d job(s) locked for more than 4 hours", count,
                      extra={"worker_id": self.worker_id})
+
+
+class Pruner:
+    """Deletes the finished jobs kept past their retention: a round every ``prune_interval``
+    seconds (+-25 % jitter), the first one within the first interval. A round calls
+    ``prune_finished_jobs`` again at once while a call deletes a full batch
+    (:data:`PRUNE_BATCH`), at most :data:`PRUNE_MAX_CALLS` times, and lets other work on the
+    channel go first between calls. One runner of a fleet prunes at a time: the others' calls
+    return 0 at once. A role that may not prune (or an extension without the function) is
+    warned once and pruning stops; other errors are logged and the next round tries again."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        interval: float,
+        channel: ChannelLike,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.worker_id = worker_id
+        self.interval = interval
+        self._channel = channel
+        self._stopping = stopping
+        self._extra = {"worker_id": worker_id}
+        #: finished jobs this runner deleted so far (for logs and tests)
+        self.pruned = 0
+
+    async def run(self) -> None:
+        while not self._stopping():
+            await asyncio.sleep(self.interval * random.uniform(0.75, 1.25))
+            if self._stopping() or not await self.prune_round():
+                return
+
+    async def prune_round(self) -> bool:
+        """One round; False when pruning is not possible for this runner (warned)."""
+        started = time.monotonic()
+        op = count_op(_sql.PRUNE_FINISHED_JOBS, (PRUNE_BATCH,))
+        deleted = calls = 0
+        full = False
+        while calls < PRUNE_MAX_CALLS and not self._stopping():
+            if calls:
+                await asyncio.sleep(0)  # reports waiting for the channel go first
+            try:
+                count = await self._channel.run(op)
+            except DatabaseError as e:
+                if e.sqlstate in ("42501", "42883"):
+                    log.warning(
+                        "not pruning finished jobs: cannot call "
+                        "graphile_worker.prune_finished_jobs (%s); %s", first_line(e),
+                        "upgrade the extension to 0.1.7 or later" if e.sqlstate == "42883"
+                        else "pruning is left to another role (grant this one the runner "
+                        "level, or run prune_finished_jobs from cron)", extra=self._extra,
+                    )
+                    return False
+                log.warning("pruning finished jobs failed (%s); trying again in the next round",
+                            first_line(e), extra=self._extra)
+                break
+            calls += 1
+            deleted += count
+            full = count >= PRUNE_BATCH
+            if not full:
+                break
+        self.pruned += deleted
+        took = time.monotonic() - started
+        if deleted:
+            log.info(
+                "pruned %d finished job(s) past their retention in %.2f s (%d call(s))%s",
+                deleted, took, calls,
+                "; more remain, the next round goes on" if full else "",
+                extra={**self._extra, "pruned": deleted},
+            )
+        else:
+            log.debug("pruning: no finished job past its retention (%.3f s)", took,
+                      extra=self._extra)
+        return True

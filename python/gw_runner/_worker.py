@@ -9,7 +9,7 @@ A job moves one way through three stages, carried in one record (``_record.JobRu
 3. **reporting** (``_reporting``): outcomes go to the database in batches with
    ``report_jobs``; hooks fire and failures are logged once the database has recorded them.
 
-Beside them: ``_wakeups`` (the LISTEN connection, housekeeping and ``reset_locked``),
+Beside them: ``_wakeups`` (the LISTEN connection, housekeeping, ``reset_locked``, pruning),
 ``_recovery`` (registration, heartbeats, the stale-worker sweep) and ``_cron`` (the crontab at
 every minute boundary). This module owns the lifecycle: start, signals and shutdown, the exit
 status, and the public snapshot that health checks read.
@@ -40,7 +40,7 @@ from ._reporting import Reporter
 from ._running import ABANDON_AFTER, Slots
 from ._settings import WorkerSettings, make_worker_id
 from ._text import first_line
-from ._wakeups import Housekeeping, Listener
+from ._wakeups import Housekeeping, Listener, Pruner
 from .errors import DatabaseError, ExtensionMissing, GraphileWorkerError, WorkerOfAnotherRole
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class Worker:
     # -- library API ---------------------------------------------------------------------------
 
     async def run_once(self) -> int:
-        """Run until nothing is runnable (no LISTEN, no cron), then stop; the exit status."""
+        """Run until nothing is runnable (no LISTEN, cron, pruning), then stop; the exit status."""
         if not self.settings.once:
             self.settings = self.settings.with_changes(once=True)
             self._claimer.settings = self._listener.settings = self.settings
@@ -389,6 +389,10 @@ class Worker:
             background.append(self._watch(self._housekeeping.run(), "gw-housekeeping"))
             if s.listen and not s.once:
                 background.append(self._watch(self._listener.run(), "gw-listener"))
+            if s.prune_interval > 0 and not s.once:  # on the report connection, like cron
+                background.append(self._watch(Pruner(
+                    worker_id=self.worker_id, interval=s.prune_interval, channel=self._report,
+                    stopping=lambda: self._stopping).run(), "gw-pruner"))
             background.append(self._watch(self._ticker(), "gw-ticker"))
             self.state = "stopping" if self._stopping else "running"
             self._started_event.set()
@@ -603,8 +607,7 @@ class Worker:
                 f"the worker {self.worker_id} {why} before the job finished; it will be retried"
             )
             if failed:
-                log.warning("failed %d job(s) still running at shutdown", failed,
-                            extra=self._extra)
+                log.warning("failed %d job(s) still running at shutdown", failed, extra=self._extra)
             await self._slots.cancel(self._time_left(ABANDON_AFTER))
             reporter = self._reporter
             reporter.deadline = self._final_deadline

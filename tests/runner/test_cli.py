@@ -32,6 +32,7 @@ def test_help_lists_every_option_with_its_environment_variable(cli):
         ("--shutdown-timeout", "GW_RUNNER_SHUTDOWN_TIMEOUT"),
         ("--local-queue-ttl", "GW_RUNNER_LOCAL_QUEUE_TTL"),
         ("--health-port", "GW_RUNNER_HEALTH_PORT"), ("--health-host", "GW_RUNNER_HEALTH_HOST"),
+        ("--prune-interval", "GW_RUNNER_PRUNE_INTERVAL"),
     ]:
         assert option in text
         assert f"[env {env}]" in text
@@ -57,6 +58,14 @@ def test_version(cli):
          "environment variable GW_RUNNER_JOBS='lots': expected an integer, got 'lots'"),
         ([GOOD], {"GW_RUNNER_ONCE": "maybe"},
          "environment variable GW_RUNNER_ONCE='maybe': expected true/false"),
+        (["--prune-interval", "0.001", GOOD], {},
+         "argument --prune-interval: must be 0 (off) or a number of seconds >= 0.01, got "
+         "'0.001'"),
+        (["--prune-interval", "hourly", GOOD], {},
+         "argument --prune-interval: expected a number of seconds, got 'hourly'"),
+        ([GOOD], {"GW_RUNNER_PRUNE_INTERVAL": "-60"},
+         "environment variable GW_RUNNER_PRUNE_INTERVAL='-60': must be 0 (off) or a number of "
+         "seconds >= 0.01, got '-60'"),
         ([GOOD, "--crontab", "/nonexistent/crontab"], {},
          "crontab file /nonexistent/crontab: no such file"),
     ],
