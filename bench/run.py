@@ -9,6 +9,7 @@ large-table scenario and a profile mode, against a real PostgreSQL server.
     python bench/run.py --workloads long_txn --lt-systems gw,node   # ... and graphile-worker's
     python bench/run.py --workloads sustained              # 10M jobs over 30 min at a fixed rate
     python bench/run.py --workloads hops,latency           # one job's latency taken apart
+    python bench/run.py --workloads history                # finished jobs: on/off, pruning under load
 
 Every measurement uses a fresh database with the extension (dropped afterwards). Rates are
 jobs per second (higher is better), latency is enqueue -> handler start in ms. Speed targets
@@ -33,6 +34,7 @@ from pathlib import Path
 
 import psycopg
 from dbs import scratch_database
+from history import main_history
 from hops import hops
 from long_txn import main_long_txn
 from sustained import main_sustained
@@ -267,6 +269,10 @@ def main() -> int:
         "--lt-recovery", type=float, default=60, help="long_txn: seconds of bursts after it"
     )
     ap.add_argument("--lt-gap", type=float, default=0.5, help="long_txn: pause between bursts, s")
+    ap.add_argument("--hist-rows", type=int, default=1_000_000,
+                    help="history: finished jobs to prune under load")
+    ap.add_argument("--hist-jobs", type=int, default=1_000_000,
+                    help="history: jobs waiting while pruning")
     ap.add_argument("--sus-rate", type=float, default=5600, help="sustained: jobs/s enqueued")
     ap.add_argument("--sus-minutes", type=float, default=30, help="sustained: minutes enqueueing")
     ap.add_argument("--sus-producers", type=int, default=2, help="sustained: producer processes")
@@ -309,6 +315,12 @@ def main() -> int:
             concurrency=10,
         )
         workloads.discard("long_txn")
+        if not workloads:
+            return 0
+
+    if "history" in workloads:
+        main_history(args.dsn, args.n_process, args.rounds, args.hist_rows, args.hist_jobs)
+        workloads.discard("history")
         if not workloads:
             return 0
 
