@@ -31,12 +31,14 @@ from .errors import DatabaseError
 
 log = logging.getLogger("gw_runner.worker")
 
-#: Most finished jobs one ``prune_finished_jobs`` call deletes (its default): a short
-#: transaction holding few row locks.
-PRUNE_BATCH = 10_000
+#: Most finished jobs one ``prune_finished_jobs`` call deletes. The call runs on the report
+#: connection, so reports wait for it: 2,000 rows take some 20-40 ms on a busy server, 10,000
+#: (the function's default) 100-200 ms. With calls of 10,000 back to back a draining runner
+#: kept 0.67-0.75x of its rate; paced calls of 2,000 kept all of it (docs/history.md).
+PRUNE_BATCH = 2_000
 #: Most calls in one round of pruning (a round goes on while calls delete a full batch): at
 #: most 500,000 rows a round, so a large backlog is worked off over several rounds.
-PRUNE_MAX_CALLS = 50
+PRUNE_MAX_CALLS = 250
 
 
 class Listener:
@@ -177,11 +179,12 @@ class Housekeeping:
 class Pruner:
     """Deletes the finished jobs kept past their retention: a round every ``prune_interval``
     seconds (+-25 % jitter), the first one within the first interval. A round calls
-    ``prune_finished_jobs`` again at once while a call deletes a full batch
-    (:data:`PRUNE_BATCH`), at most :data:`PRUNE_MAX_CALLS` times, and lets other work on the
-    channel go first between calls. One runner of a fleet prunes at a time: the others' calls
-    return 0 at once. A role that may not prune (or an extension without the function) is
-    warned once and pruning stops; other errors are logged and the next round tries again."""
+    ``prune_finished_jobs`` again while a call deletes a full batch (:data:`PRUNE_BATCH`), at
+    most :data:`PRUNE_MAX_CALLS` times, pausing as long as the last call took (so pruning
+    holds the report connection at most half the time) and letting reports go first. One
+    runner of a fleet prunes at a time: the others' calls return 0 at once. A role that may not
+    prune (or an extension without the function) is warned once and pruning stops; other
+    errors are logged and the next round tries again."""
 
     def __init__(
         self,
@@ -211,9 +214,12 @@ class Pruner:
         op = count_op(_sql.PRUNE_FINISHED_JOBS, (PRUNE_BATCH,))
         deleted = calls = 0
         full = False
+        pause = 0.0
         while calls < PRUNE_MAX_CALLS and not self._stopping():
             if calls:
-                await asyncio.sleep(0)  # reports waiting for the channel go first
+                # reports waiting for the channel go first, and pruning takes at most half of it
+                await asyncio.sleep(pause)
+            call_started = time.monotonic()
             try:
                 count = await self._channel.run(op)
             except DatabaseError as e:
@@ -231,6 +237,7 @@ class Pruner:
                 break
             calls += 1
             deleted += count
+            pause = time.monotonic() - call_started
             full = count >= PRUNE_BATCH
             if not full:
                 break

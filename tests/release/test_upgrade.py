@@ -127,3 +127,54 @@ def test_update_to_0_1_6_sets_autovacuum_settings_and_keeps_the_owners() -> None
         }
         assert found["_private_job_queues"] == {"autovacuum_vacuum_cost_delay=0"}
         assert found["_private_wait_marks"] == {"autovacuum_vacuum_cost_delay=0"}
+
+
+def test_update_to_0_1_7_keeps_every_level_working_and_history_takes_one_call() -> None:
+    """0.1.7 drops and creates report_jobs again (a new argument) and adds functions at each
+    level: roles granted a level at 0.1.6 keep report_jobs and get the new functions of their
+    level (and admins the finished_jobs view) without a new grant_role call. Then one
+    set_retention call turns history on: a job reported through report_jobs is recorded."""
+    suffix = uuid.uuid4().hex[:8]
+    roles = {level: f"gw_upd17_{level}_{suffix}" for level in ("producer", "runner", "admin")}
+    with connect("postgres") as admin:
+        for role in roles.values():
+            admin.execute(f'create role "{role}"')
+    checks = {
+        "graphile_worker.report_jobs(text, bigint[], json, timestamptz, json)":
+            ("runner", "admin"),
+        "graphile_worker.job_status(bigint, timestamptz)": ("producer", "runner", "admin"),
+        "graphile_worker.watch_job(bigint)": ("producer", "runner", "admin"),
+        "graphile_worker.prune_finished_jobs(integer, timestamptz)": ("runner", "admin"),
+        "graphile_worker.set_retention(text, interval)": ("admin",),
+    }
+    try:
+        with scratch_database("grants17") as dbname, connect(dbname) as conn:
+            conn.execute("create extension graphile_worker version '0.1.6'")
+            for level, role in roles.items():
+                conn.execute("select graphile_worker.grant_role(%s, %s)", (role, level))
+            conn.execute("select graphile_worker.add_job('t', '{\"n\": 1}')")
+            conn.execute("alter extension graphile_worker update to '0.1.7'")
+            for function, levels in checks.items():
+                for level, role in roles.items():
+                    can = conn.execute(
+                        "select has_function_privilege(%s, %s, 'execute')", (role, function)
+                    ).fetchone()
+                    assert can == (level in levels,), (function, level)
+            views = conn.execute(
+                "select has_table_privilege(r, 'graphile_worker.finished_jobs', 'select')"
+                " from unnest(%s::text[]) as r", (list(roles.values()),),
+            ).fetchall()
+            assert views == [(False,), (False,), (True,)]
+
+            conn.execute("select graphile_worker.set_retention(null, '1 day')")
+            [(job_id,)] = conn.execute(
+                "select id from graphile_worker.get_jobs('w', array['t'], 1, null)").fetchall()
+            conn.execute("select * from graphile_worker.report_jobs('w', array[%s]::bigint[],"
+                         " null, results => '[\"sent\"]')", (job_id,))
+            assert conn.execute(
+                "select state, result from graphile_worker.job_status(%s)", (job_id,)
+            ).fetchone() == ("completed", "sent")
+    finally:
+        with connect("postgres") as admin:
+            for role in roles.values():
+                admin.execute(f'drop role if exists "{role}"')

@@ -69,7 +69,7 @@ def test_a_round_calls_again_while_calls_delete_a_full_batch(db, start_runner):
     runner = start_runner("results.py", "--prune-interval", "1")
     runner.wait_for_log(f"pruned {2 * PRUNE_BATCH + 500} finished job(s) past their retention",
                         timeout=60)
-    assert "(3 call(s))" in runner.log
+    assert "(3 call(s))" in runner.log, runner.log
     assert stored(db, ids) == 0
     assert runner.terminate() == 0, runner.log
 

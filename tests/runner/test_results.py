@@ -8,7 +8,7 @@ import json
 
 import psycopg
 import pytest
-from helpers import one, rows, scalar
+from helpers import one, rows, scalar, wait_until
 
 from gw_runner._record import RESULT_CAP_BYTES
 
@@ -212,3 +212,34 @@ def test_a_runner_on_an_extension_older_than_0_1_7_completes_jobs_without_result
     assert log.count("older than 0.1.7") == 1, log
     assert "refuses" not in log, log
     assert len(ids) == 3
+
+
+def test_two_runners_and_retries_record_each_outcome_once(db, start_runner):
+    """Two runners drain 400 jobs, the odd ones failing once and retried at once: every job is
+    recorded once, completed, by the runner that completed it, with its own result, and the
+    odd ones with the error of their first attempt."""
+    keep_history(db)
+    runners = [start_runner("results.py", "-j", "4", "--batch-size", "8") for _ in range(2)]
+    wait_until(lambda: scalar(db, "select count(*) from graphile_worker._private_workers") == 2,
+               60, "both runners to register")
+    db.execute(
+        "select graphile_worker.add_jobs(array(select row('flaky', json_build_object('n', n),"
+        " null, null, null, null, null, null)::graphile_worker.job_spec"
+        " from generate_series(1, 400) as n))")
+    wait_until(lambda: scalar(db, "select count(*) from graphile_worker._private_jobs") == 0,
+               90, "the two runners to drain the jobs")
+    found = rows(db, "select (payload->>'n')::int as n, outcome, attempts, result, errors,"
+                     " worker_id from graphile_worker.finished_jobs order by 1")
+    assert [r["n"] for r in found] == list(range(1, 401))
+    workers = set()
+    for r in found:
+        odd = r["n"] % 2 == 1
+        assert r["outcome"] == "completed"
+        assert r["attempts"] == (2 if odd else 1), r
+        assert r["result"] == {"n": r["n"], "attempt": r["attempts"]}
+        assert [e["error"] for e in r["errors"]] == (
+            ["odd jobs fail once"] if odd else []), r
+        workers.add(r["worker_id"])
+    assert len(workers) == 2, "both runners took part"
+    for runner in runners:
+        assert runner.terminate() == 0, runner.log

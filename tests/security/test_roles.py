@@ -46,6 +46,10 @@ PRIVATE_TABLES = [
     "_private_job_queues",
     "_private_known_crontabs",
     "_private_workers",
+    "_private_finished_jobs",
+    "_private_attempt_errors",
+    "_private_retention",
+    "_private_finish_watches",
 ]
 CLAIM_AND_REPORT = [
     "select * from graphile_worker.get_jobs('w', array['t'])",
@@ -54,6 +58,7 @@ CLAIM_AND_REPORT = [
     "select graphile_worker.reset_locked()",
     "select graphile_worker.register_worker('w')",
     "select * from graphile_worker.recover_stale_workers()",
+    "select graphile_worker.prune_finished_jobs()",
 ]
 ADMIN = [
     "select * from graphile_worker.complete_jobs(array[1]::bigint[])",
@@ -64,6 +69,10 @@ ADMIN = [
     "select graphile_worker.gc_task_identifiers()",
     "select graphile_worker.gc_job_queues()",
     "select * from graphile_worker.jobs",
+    "select * from graphile_worker.finished_jobs",
+    "select graphile_worker.set_retention(null, '1 day')",
+    "select graphile_worker.clear_retention('t')",
+    "select * from graphile_worker.retention_settings()",
 ]
 
 
@@ -86,6 +95,32 @@ def test_producer_enqueues_and_removes_by_key_but_reads_and_claims_nothing(make_
     for sql in CLAIM_AND_REPORT + ADMIN:
         _denied(producer, sql)
     assert scalar(db, "select count(*) from graphile_worker._private_jobs") == 1
+
+
+def test_producer_reads_status_and_waits_but_not_payloads(make_role, db) -> None:
+    """Status and waiting are producer rights (docs/history.md, "Roles"): state, errors and
+    result, never the payload; the finished_jobs view is for admins."""
+    producer = make_role("producer")
+    db.execute("select graphile_worker.set_retention(null, '1 day')")
+    job_id = scalar(db, "select id from graphile_worker.add_job('t', '{\"secret\": 1}')")
+    db.execute("select * from graphile_worker.get_jobs('w', array['t'])")
+    db.execute("select * from graphile_worker.report_jobs('w', array[%s]::bigint[], null,"
+               " results => '[\"done\"]')", (job_id,))
+    row = producer.execute(
+        "select * from graphile_worker.job_status(%s)", (job_id,)).fetchone()
+    assert row is not None and row[3] == "completed" and row[8] == "done"
+    assert "secret" not in str(row)
+    producer.execute("select graphile_worker.watch_job(%s)", (job_id,))
+    assert producer.execute("select graphile_worker.unwatch_job()").fetchone() == (1,)
+    _denied(producer, "select * from graphile_worker.finished_jobs")
+
+
+def test_a_runner_prunes_only_by_the_servers_clock(make_role, db) -> None:
+    runner = make_role("runner")
+    assert runner.execute("select graphile_worker.prune_finished_jobs()").fetchone() == (0,)
+    with pytest.raises(psycopg.Error) as exc:
+        runner.execute("select graphile_worker.prune_finished_jobs(10, 'infinity')")
+    assert exc.value.sqlstate == "GWA06"
 
 
 def test_producer_enqueues_from_a_trigger_on_its_own_table(make_role, db) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from gw_runner import JobContext, task
+from gw_runner import JobContext, RetryLater, task
 
 
 @task
@@ -51,3 +51,12 @@ async def give_batch(payload: list[Any], ctx: JobContext) -> list[Any]:
         return {"done": item}
 
     return [one(item) for item in payload]
+
+
+@task
+async def flaky(payload: Any, ctx: JobContext) -> Any:
+    """Fails its first attempt when ``payload["n"]`` is odd (retried at once), then returns
+    ``{"n": n, "attempt": attempts}``."""
+    if payload["n"] % 2 and ctx.job.attempts == 1:
+        raise RetryLater(0, "odd jobs fail once")
+    return {"n": payload["n"], "attempt": ctx.job.attempts}

@@ -28,8 +28,13 @@ begin
     from rows from (pg_catalog.unnest(job_ids), pg_catalog.unnest(messages)) as m(id, message)
     join graphile_worker._private_jobs as jobs on jobs.id = m.id
     join graphile_worker._private_tasks as tasks on tasks.id = jobs.task_id
+    left join graphile_worker._private_retention as own on own.task_identifier = tasks.identifier
     where jobs.locked_by = _private_record_attempt_errors.worker_id
-      and (graphile_worker._private_keep_for(tasks.identifier) > interval '0'
+      -- the retention as _private_keep_for() computes it (joined, not called per job)
+      and (coalesce(own.keep,
+          (select d.keep from graphile_worker._private_retention as d
+           where d.task_identifier is null),
+          interval '0') > interval '0'
         or exists (select 1 from graphile_worker._private_finish_watches as w where w.job_id = jobs.id))
     order by jobs.id
     for update of jobs

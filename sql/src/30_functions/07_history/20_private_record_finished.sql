@@ -25,13 +25,19 @@ begin
   end if;
 
   with j as (
+    -- the retention as _private_keep_for() computes it, joined here rather than called: a
+    -- function with its own search_path is never inlined, and a call per job cost 3x the
+    -- insert (docs/history.md)
     select r.*, coalesce(t.identifier, 'task #' || r.task_id) as identifier, q.queue_name,
-      graphile_worker._private_keep_for(t.identifier) as keep,
+      coalesce(own.keep,
+        (select d.keep from graphile_worker._private_retention as d where d.task_identifier is null),
+        interval '0') as keep,
       exists (select 1 from graphile_worker._private_finish_watches as w where w.job_id = r.id)
         as watched
     from pg_catalog.unnest(_private_record_finished.jobs) as r
     left join graphile_worker._private_tasks as t on t.id = r.task_id
     left join graphile_worker._private_job_queues as q on q.id = r.job_queue_id
+    left join graphile_worker._private_retention as own on own.task_identifier = t.identifier
   ),
   ins as (
     insert into graphile_worker._private_finished_jobs as f (
