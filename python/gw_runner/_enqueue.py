@@ -24,6 +24,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from . import _sql
+from ._connections import wrong_connection
 from ._db import (
     JSON_OID,
     JSONB_OID,
@@ -150,32 +151,10 @@ def _add_job_params(
 
 
 def _wrong_connection(where: str, conn: object, *, want_async: bool) -> TypeError:
-    kind = type(conn)
-    got = f"{kind.__module__}.{kind.__qualname__}"
-    name = where.removesuffix("()")
-    if want_async:
-        expected = "a psycopg.AsyncConnection (psycopg 3)"
-        if isinstance(conn, psycopg.Connection):
-            advice = f"with a sync connection use {name.removesuffix('_async')}()"
-        else:
-            advice = ""
-    else:
-        expected = "a psycopg.Connection (psycopg 3)"
-        if isinstance(conn, psycopg.AsyncConnection):
-            advice = f"with an async connection use `await {name}_async(...)`"
-        else:
-            advice = ""
-    if not advice:
-        if isinstance(conn, psycopg.Cursor | psycopg.AsyncCursor):
-            advice = "pass the connection (cursor.connection), not a cursor"
-        elif "pool" in kind.__name__.lower():
-            advice = "borrow a connection from the pool (`with pool.connection() as conn:`)"
-        else:
-            advice = (
-                "with psycopg2 or another driver, enqueue with plain SQL: "
-                "`select graphile_worker.add_job(...)` (docs/enqueue.md)"
-            )
-    return TypeError(f"{where} takes {expected} as conn, not {got}; {advice}")
+    return wrong_connection(
+        where, conn, want_async=want_async,
+        plain_sql="enqueue with plain SQL: `select graphile_worker.add_job(...)` (docs/enqueue.md)",
+    )
 
 
 # --- the job_spec[] literal ------------------------------------------------------------------

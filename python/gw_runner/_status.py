@@ -36,6 +36,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 
 from . import _sql
+from ._connections import wrong_connection
 from ._text import first_line
 from .errors import JobWaitTimeout, error_from_psycopg
 
@@ -159,20 +160,11 @@ def _status_from_row(row: tuple[Any, ...] | None, job_id: int | None) -> JobStat
 
 
 def _wrong_connection(where: str, conn: object, *, want_async: bool) -> TypeError:
-    kind = type(conn)
-    got = f"{kind.__module__}.{kind.__qualname__}"
-    name = where.removesuffix("()")
-    if want_async:
-        expected = "a psycopg.AsyncConnection (psycopg 3)"
-        other = (f"; with a sync connection use {name.removesuffix('_async')}()"
-                 if isinstance(conn, psycopg.Connection) else "")
-    else:
-        expected = "a psycopg.Connection (psycopg 3)"
-        other = (f"; with an async connection use `await {name}_async(...)`"
-                 if isinstance(conn, psycopg.AsyncConnection) else "")
-    if not other and "pool" in kind.__name__.lower():
-        other = "; borrow a connection from the pool (`with pool.connection() as conn:`)"
-    return TypeError(f"{where} takes {expected} as conn, not {got}{other}")
+    return wrong_connection(
+        where, conn, want_async=want_async,
+        plain_sql="read it with plain SQL: `select * from graphile_worker.job_status(...)` "
+        "(docs/history.md)",
+    )
 
 
 def _check_job_id(where: str, job_id: object) -> int:
