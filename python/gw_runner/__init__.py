@@ -67,7 +67,7 @@ from .errors import (
 
 # A constant, not importlib.metadata: that import alone took a fifth of the runner's start-up.
 # tests/runner/test_version.py checks it against the installed package's metadata.
-__version__ = "0.1.6"
+__version__ = "0.1.7"
 
 if TYPE_CHECKING:
     from ._health import HealthServer, WorkerHealth, heartbeat_file
