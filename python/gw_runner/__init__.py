@@ -62,6 +62,7 @@ from .errors import (
     JobWaitTimeout,
     PermanentFailure,
     RetryLater,
+    Snooze,
     TaskFileError,
 )
 
@@ -103,6 +104,7 @@ __all__ = [
     "JobsReturned",
     "PermanentFailure",
     "RetryLater",
+    "Snooze",
     "TaskFileError",
     "Worker",
     "WorkerHealth",

@@ -55,7 +55,9 @@ class JobRun:
     - ``claimed_at``: monotonic time of the claim (the local queue's TTL counts from it);
     - ``ctx``: its :class:`~gw_runner.JobContext` once a slot runs it;
     - ``started``: ``time.perf_counter()`` when the handler was called (0 when not timed);
-    - ``outcome``: None while running, then ``"completed"`` or ``"failed"``;
+    - ``outcome``: None while running, then ``"completed"``, ``"failed"`` or ``"snoozed"``
+      (the handler raised :class:`~gw_runner.Snooze`: reported as a failures entry with
+      ``snooze``, ``retry_delay`` its delay);
     - for a failure: ``message`` (the ``last_error``), ``exc`` (the exception, if any),
       ``permanent``, ``retry_delay`` (seconds, replacing the backoff) and ``payload`` (the
       payload to keep for the retry: a batch job's failed entries);
@@ -66,7 +68,7 @@ class JobRun:
 
     __slots__ = (
         "claimed_at", "ctx", "duration", "exc", "job", "message", "outcome", "payload",
-        "permanent", "result", "retry_delay", "started",
+        "permanent", "result", "retry_delay", "snoozed", "started",
     )
 
     def __init__(self, job: Job, claimed_at: float) -> None:
@@ -80,6 +82,7 @@ class JobRun:
         self.exc: BaseException | None = None
         self.permanent = False
         self.retry_delay: float | None = None
+        self.snoozed = False
         self.payload: Any = None
         self.result: str | None = None
 
@@ -117,9 +120,20 @@ class JobRun:
         self.retry_delay = retry_delay
         self.payload = payload
 
+    def snooze(self, delay: float, exc: BaseException | None = None) -> None:
+        """Record a snooze: the job runs again after ``delay`` seconds (0 to
+        ``MAX_RETRY_DELAY``, checked by :class:`~gw_runner.Snooze`) without using an attempt."""
+        self.outcome = "snoozed"
+        self.message = f"snoozed for {delay:g} s"
+        self.exc = exc
+        self.snoozed = True
+        self.retry_delay = delay
+
     def failure_entry(self) -> dict[str, Any]:
-        """This failure as an entry of ``report_jobs``' ``failures`` document."""
+        """This failure (or snooze) as an entry of ``report_jobs``' ``failures`` document."""
         entry: dict[str, Any] = {"id": self.job.id, "message": self.message}
+        if self.snoozed:
+            entry["snooze"] = True
         if self.permanent:
             entry["permanent"] = True
         if self.retry_delay is not None:

@@ -34,7 +34,7 @@ from ._db import ChannelLike, backoff_delay, fetchall_lenient
 from ._hooks import HookDispatcher, JobFailed, JobPermanentlyFailed, JobSucceeded
 from ._record import JobRun
 from ._text import first_line, fmt_time, storable
-from .errors import DatabaseError, PermanentFailure, RetryLater, WorkerOfAnotherRole
+from .errors import DatabaseError, PermanentFailure, RetryLater, Snooze, WorkerOfAnotherRole
 
 log = logging.getLogger("gw_runner.worker")
 
@@ -308,7 +308,11 @@ class Reporter:
             task = run.job.task_identifier if run else "?"
             message = run.message if run else "?"
             extra = {"job_id": job_id, "task": task, "worker_id": self.worker_id}
-            if outcome == "failed":
+            if outcome == "snoozed":
+                retries = True
+                log.info("job %d (%s) snoozed: runs again at %s (no attempt used)", job_id,
+                         task, fmt_time(run_at), extra=extra)
+            elif outcome == "failed":
                 retries = True
                 log.warning(
                     "job %d (%s) attempt %d of %d failed: %s; retry at %s",
@@ -359,6 +363,6 @@ def _storable_default(value: Any) -> Any:
 
 def _exc_info(run: JobRun | None) -> Any:
     exc = run.exc if run is not None else None
-    if exc is None or isinstance(exc, PayloadError | PermanentFailure | RetryLater):
+    if exc is None or isinstance(exc, PayloadError | PermanentFailure | RetryLater | Snooze):
         return None
     return (type(exc), exc, exc.__traceback__)

@@ -32,7 +32,7 @@ from ._record import RESULT_CAP_BYTES, JobRun, ResultError, encode_result
 from ._reporting import Reporter
 from ._text import error_message
 from ._threads import HandlerThreads, job_time_limit
-from .errors import PermanentFailure, RetryLater
+from .errors import PermanentFailure, RetryLater, Snooze
 
 log = logging.getLogger("gw_runner.worker")
 
@@ -263,7 +263,12 @@ class Slots:
             return
         except Exception as e:
             if self.running.pop(job.id, None) is not None:
-                if isinstance(e, RetryLater):
+                if isinstance(e, Snooze):
+                    run.snooze(e.delay, e)
+                    if run.started:
+                        run.duration = time.perf_counter() - run.started
+                    self._reporter.add(run)
+                elif isinstance(e, RetryLater):
                     self._finish_failed(run, error_message(e), e, retry_delay=e.delay)
                 else:
                     self._finish_failed(run, error_message(e), e,

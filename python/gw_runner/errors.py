@@ -38,6 +38,7 @@ __all__ = [
     "PermanentFailure",
     "RetryLater",
     "RunAtOutOfRange",
+    "Snooze",
     "TaskFileError",
     "UnsupportedPayload",
     "WaitTimeout",
@@ -89,6 +90,21 @@ class RetryLater(GraphileWorkerError):
         if problem is not None:
             raise ValueError(f"RetryLater: {problem}")
         super().__init__(message or f"retry requested in {delay:g} s")
+        self.delay = float(delay)
+
+
+class Snooze(GraphileWorkerError):
+    """Raise from a handler to run the job again after ``delay`` seconds without using an
+    attempt: the attempt is given back and ``last_error`` is left as it was (a failure with
+    :class:`RetryLater` uses one). For work that is not due yet, such as a resource that is not
+    ready or a partner's rate limit. A job that snoozes for ever runs for ever.
+    """
+
+    def __init__(self, delay: float) -> None:
+        problem = retry_delay_problem(delay)
+        if problem is not None:
+            raise ValueError(f"Snooze: {problem}")
+        super().__init__(f"snoozed for {delay:g} s")
         self.delay = float(delay)
 
 

@@ -286,8 +286,9 @@ def test_report_jobs_malformed_entry_wording(db: psycopg.Connection) -> None:
     assert err.diag.message_primary == 'malformed failure entry: {"id": 2.5, "message": "m"}'
     assert err.diag.message_detail == (
         'Entry 1 of failures: "id" 2.5 is not a job id (a whole number within bigint). Each entry '
-        'needs "id" (a job id) and "message" (text); "payload", "permanent" (boolean) and '
-        '"retry_delay" (seconds, 0 to 315360000) are optional.'
+        'needs "id" (a job id) and "message" (text); "payload", "permanent" (boolean), '
+        '"retry_delay" (seconds, 0 to 315360000) and "snooze" (boolean, with retry_delay) are '
+        'optional.'
     )
     assert err.diag.message_hint == 'Pass e.g. [{"id": 42, "message": "timeout", "retry_delay": 30}].'
 
@@ -391,3 +392,56 @@ def test_report_jobs_id_written_with_an_exponent_is_the_whole_number(
         """select job_id, outcome from graphile_worker.report_jobs('w1', null, '[{"id": 1e3, "message": "m"}]')"""
     ).fetchall()
     assert r == (1000, "failed")
+
+
+# --- snooze (0.1.8, issue 17 item 4) ---------------------------------------------------------
+
+def test_a_snooze_gives_the_attempt_back_and_keeps_last_error(db: psycopg.Connection) -> None:
+    row = add_job(db, "job1", max_attempts=1)
+    assert row is not None
+    db.execute("update graphile_worker._private_jobs set last_error = 'before' where id = %s",
+               (row["id"],))
+    claimed = _claim_one(db)
+    assert claimed["attempts"] == 1
+    now = claimed["run_at"] + timedelta(seconds=5)
+    out = report_jobs(db, "w1", failures=[{"id": row["id"], "message": "ignored",
+                                           "snooze": True, "retry_delay": 60}], now=now)
+    assert out[row["id"]]["outcome"] == "snoozed"
+    assert out[row["id"]]["attempts"] == 0
+    stored = job(db, row["id"])
+    assert (stored["attempts"], stored["last_error"], stored["locked_by"]) == (0, "before", None)
+    assert stored["run_at"] == now + timedelta(seconds=60)
+    again = _claim_one(db, now=stored["run_at"])
+    assert again["attempts"] == 1  # max_attempts 1: a snooze that used it would leave none
+
+
+def test_a_snooze_records_no_attempt_error(db: psycopg.Connection) -> None:
+    db.execute("select graphile_worker.set_retention(null, '1 day')")
+    row = add_job(db, "job1")
+    assert row is not None
+    _claim_one(db)
+    report_jobs(db, "w1", failures=[{"id": row["id"], "message": "x", "snooze": True,
+                                     "retry_delay": 0}])
+    assert scalar(db, "select count(*) from graphile_worker._private_attempt_errors") == 0
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ({"snooze": "yes", "retry_delay": 1}, '"snooze" must be true or false'),
+        ({"snooze": True}, '"snooze" needs "retry_delay"'),
+        ({"snooze": True, "retry_delay": 1, "permanent": True}, "cannot both be true"),
+    ],
+)
+def test_a_malformed_snooze_changes_nothing(
+    db: psycopg.Connection, entry: dict[str, Any], fragment: str
+) -> None:
+    row = add_job(db, "job1")
+    assert row is not None
+    _claim_one(db)
+    before = snapshot(db)
+    with pytest.raises(psycopg.Error) as err:
+        report_jobs(db, "w1", failures=[{"id": row["id"], "message": "m", **entry}])
+    assert err.value.sqlstate == "GWA03"
+    assert fragment in (err.value.diag.message_detail or "")
+    assert snapshot(db) == before

@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from gw_runner import JobContext, RetryLater, task
+from gw_runner import JobContext, RetryLater, Snooze, task
 
 
 @task
@@ -60,3 +60,16 @@ async def flaky(payload: Any, ctx: JobContext) -> Any:
     if payload["n"] % 2 and ctx.job.attempts == 1:
         raise RetryLater(0, "odd jobs fail once")
     return {"n": payload["n"], "attempt": ctx.job.attempts}
+
+
+_SNOOZES: dict[int, int] = {}
+
+
+@task
+async def snoozer(payload: Any, ctx: JobContext) -> Any:
+    """Snoozes ``payload["times"]`` times for ``payload.get("delay", 0.05)`` s (counted in this
+    process), then returns ``{"calls": n, "attempts": ctx.job.attempts}``."""
+    calls = _SNOOZES[ctx.job.id] = _SNOOZES.get(ctx.job.id, 0) + 1
+    if calls <= payload["times"]:
+        raise Snooze(payload.get("delay", 0.05))
+    return {"calls": calls, "attempts": ctx.job.attempts}

@@ -9,6 +9,8 @@
 -- failed for good) with the handler's result (results: a JSON array aligned with
 -- completed_job_ids, null entries for none; a result over _private_result_cap() bytes, or one
 -- jsonb cannot hold, is not stored and result_note says why). Otherwise results are ignored.
+-- Snooze (0.1.8, issue 17): a failures entry with "snooze": true is no failure: the job runs
+-- again after retry_delay seconds, its attempt is given back and last_error is left as it was.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.report_jobs(
@@ -131,6 +133,13 @@ begin
         when jsonb_typeof(a.e -> 'retry_delay') = 'number'
              and (a.e -> 'retry_delay')::numeric not between 0 and 315360000 then
           '"retry_delay" {retry_delay} is outside 0 to 315360000 seconds (10 years)'
+        when jsonb_typeof(a.e -> 'snooze') not in ('boolean', 'null') then
+          format('"snooze" must be true or false, not JSON %s', jsonb_typeof(a.e -> 'snooze'))
+        when (a.e -> 'snooze') = 'true'::jsonb
+             and jsonb_typeof(a.e -> 'retry_delay') is distinct from 'number' then
+          '"snooze" needs "retry_delay", the seconds until the job runs again'
+        when (a.e -> 'snooze') = 'true'::jsonb and (a.e -> 'permanent') = 'true'::jsonb then
+          '"snooze" and "permanent" cannot both be true'
       end as problem
       from jsonb_array_elements(v_failures) with ordinality as a(e, ord)
     ) as x
@@ -148,8 +157,8 @@ begin
       raise exception 'malformed failure entry: %', left(v_entry::text, 200)
         using errcode = 'GWA03',
         detail = format('Entry %s of failures: %s. Each entry needs "id" (a job id) and "message" '
-          '(text); "payload", "permanent" (boolean) and "retry_delay" (seconds, 0 to 315360000) '
-          'are optional.', v_bad_ord, v_problem),
+          '(text); "payload", "permanent" (boolean), "retry_delay" (seconds, 0 to 315360000) '
+          'and "snooze" (boolean, with retry_delay) are optional.', v_bad_ord, v_problem),
         hint = 'Pass e.g. [{"id": 42, "message": "timeout", "retry_delay": 30}].';
     end if;
 
@@ -200,9 +209,12 @@ begin
       v_results := graphile_worker._private_results_map(completed_job_ids, results);
     end if;
     if v_failures is not null then
+      -- a snoozed attempt is no failure: it has no error
       perform graphile_worker._private_record_attempt_errors(report_jobs.worker_id,
-        array(select (e ->> 'id')::bigint from jsonb_array_elements(v_failures) as e),
-        array(select e ->> 'message' from jsonb_array_elements(v_failures) as e),
+        array(select (e ->> 'id')::bigint from jsonb_array_elements(v_failures) as e
+              where (e -> 'snooze') is distinct from 'true'::jsonb),
+        array(select e ->> 'message' from jsonb_array_elements(v_failures) as e
+              where (e -> 'snooze') is distinct from 'true'::jsonb),
         v_now);
     end if;
   end if;
@@ -217,21 +229,28 @@ begin
       jobs as job
   ),
   f as (
-    select x.id, x.message, x.payload, coalesce(x.permanent, false) as permanent, x.retry_delay
+    select x.id, x.message, x.payload, coalesce(x.permanent, false) as permanent, x.retry_delay,
+      coalesce(x.snooze, false) as snooze
     from jsonb_to_recordset(coalesce(v_failures, '[]'::jsonb))
-      as x(id bigint, message text, payload json, permanent boolean, retry_delay numeric)
+      as x(id bigint, message text, payload json, permanent boolean, retry_delay numeric,
+        snooze boolean)
   ),
   failed as (
     update graphile_worker._private_jobs as jobs
     set
-      last_error = f.message,
+      last_error = case when f.snooze then jobs.last_error else f.message end,
       run_at = case
         -- rounded to microseconds: 1e-400 is a valid retry_delay but no double precision
         when f.retry_delay is not null
           then v_now + round(f.retry_delay, 6)::double precision * interval '1 second'
         else greatest(v_now, jobs.run_at) + exp(least(jobs.attempts, 10)) * interval '1 second'
       end,
-      attempts = case when f.permanent then jobs.max_attempts else jobs.attempts end,
+      -- a snooze gives the attempt back (attempts are counted when a job is claimed)
+      attempts = case
+        when f.permanent then jobs.max_attempts
+        when f.snooze then greatest(jobs.attempts - 1, 0)
+        else jobs.attempts
+      end,
       payload = coalesce(f.payload, jobs.payload),
       locked_by = null,
       locked_at = null
@@ -239,7 +258,7 @@ begin
     where jobs.id = f.id
       and jobs.locked_by = report_jobs.worker_id
     returning jobs.id, jobs.job_queue_id, jobs.attempts, jobs.max_attempts, jobs.run_at,
-      jobs as job
+      jobs as job, f.snooze
   ),
   reported as (
     select d.id, 'completed'::text as outcome, d.attempts, d.max_attempts, d.run_at,
@@ -247,7 +266,11 @@ begin
     from done as d
     union all
     select fl.id,
-      case when fl.attempts >= fl.max_attempts then 'permanently_failed' else 'failed' end,
+      case
+        when fl.snooze then 'snoozed'
+        when fl.attempts >= fl.max_attempts then 'permanently_failed'
+        else 'failed'
+      end,
       fl.attempts, fl.max_attempts, fl.run_at, fl.job_queue_id, fl.job
     from failed as fl
   )
@@ -288,4 +311,4 @@ end;
 $$;
 
 comment on function graphile_worker.report_jobs(text, bigint[], json, timestamptz, json) is
-  'Runner: report a batch of outcomes in one call. Completed jobs are deleted (with results[i], a JSON array aligned with completed_job_ids, recorded when the task keeps history); failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';
+  'Runner: report a batch of outcomes in one call. Completed jobs are deleted (with results[i], a JSON array aligned with completed_job_ids, recorded when the task keeps history); failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?,"snooze"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); a snooze (with retry_delay) runs the job again then without using an attempt or touching last_error (outcome snoozed); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';
