@@ -219,11 +219,15 @@ def test_two_runners_and_retries_record_each_outcome_once(db, start_runner):
     recorded once, completed, by the runner that completed it, with its own result, and the
     odd ones with the error of their first attempt."""
     keep_history(db)
-    runners = [start_runner("results.py", "-j", "4", "--batch-size", "8") for _ in range(2)]
-    wait_until(lambda: scalar(db, "select count(*) from graphile_worker._private_workers") == 2,
-               60, "both runners to register")
+    # both runners idle and marked waiting before the jobs come, small batches, and jobs of
+    # 20 ms (one runner alone would need 2 s): both take part
+    runners = [start_runner("results.py", "-j", "4", "--batch-size", "8", "--poll-interval",
+                            "0.2") for _ in range(2)]
+    wait_until(lambda: scalar(db, "select count(*) from graphile_worker._private_wait_marks"
+                                  " where waiting") == 2, 60, "both runners to wait for jobs")
     db.execute(
-        "select graphile_worker.add_jobs(array(select row('flaky', json_build_object('n', n),"
+        "select graphile_worker.add_jobs(array(select row('flaky',"
+        " json_build_object('n', n, 'ms', 20),"
         " null, null, null, null, null, null)::graphile_worker.job_spec"
         " from generate_series(1, 400) as n))")
     wait_until(lambda: scalar(db, "select count(*) from graphile_worker._private_jobs") == 0,

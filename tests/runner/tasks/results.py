@@ -55,8 +55,9 @@ async def give_batch(payload: list[Any], ctx: JobContext) -> list[Any]:
 
 @task
 async def flaky(payload: Any, ctx: JobContext) -> Any:
-    """Fails its first attempt when ``payload["n"]`` is odd (retried at once), then returns
-    ``{"n": n, "attempt": attempts}``."""
+    """Takes ``payload["ms"]`` milliseconds (default 0); fails its first attempt when
+    ``payload["n"]`` is odd (retried at once), then returns ``{"n": n, "attempt": attempts}``."""
+    await asyncio.sleep(payload.get("ms", 0) / 1000)
     if payload["n"] % 2 and ctx.job.attempts == 1:
         raise RetryLater(0, "odd jobs fail once")
     return {"n": payload["n"], "attempt": ctx.job.attempts}
