@@ -39,6 +39,9 @@ PRUNE_BATCH = 2_000
 #: Most calls in one round of pruning (a round goes on while calls delete a full batch): at
 #: most 500,000 rows a round, so a large backlog is worked off over several rounds.
 PRUNE_MAX_CALLS = 250
+#: The longest wait after rounds that failed in a row, in seconds (unless the interval is
+#: longer).
+PRUNE_MAX_BACKOFF = 300.0
 
 
 class Listener:
@@ -201,10 +204,22 @@ class Pruner:
         self._extra = {"worker_id": worker_id}
         #: finished jobs this runner deleted so far (for logs and tests)
         self.pruned = 0
+        #: rounds in a row that failed: the next one waits twice as long for each, up to
+        #: PRUNE_MAX_BACKOFF (or the interval, when that is longer)
+        self._failures = 0
+
+    def next_delay(self, *, jitter: bool = True) -> float:
+        """Seconds until the next round: the interval (+-25 % with ``jitter``), doubled for
+        each round in a row that failed, at most :data:`PRUNE_MAX_BACKOFF` (or the interval
+        when that is longer)."""
+        delay = self.interval
+        if self._failures:
+            delay = min(delay * 2 ** min(self._failures, 20), max(PRUNE_MAX_BACKOFF, delay))
+        return delay * random.uniform(0.75, 1.25) if jitter else delay
 
     async def run(self) -> None:
         while not self._stopping():
-            await asyncio.sleep(self.interval * random.uniform(0.75, 1.25))
+            await asyncio.sleep(self.next_delay())
             if self._stopping() or not await self.prune_round():
                 return
 
@@ -232,9 +247,11 @@ class Pruner:
                         "level, or run prune_finished_jobs from cron)", extra=self._extra,
                     )
                     return False
-                log.warning("pruning finished jobs failed (%s); trying again in the next round",
-                            first_line(e), extra=self._extra)
+                self._failures += 1
+                log.warning("pruning finished jobs failed (%s); trying again in about %.2g s",
+                            first_line(e), self.next_delay(jitter=False), extra=self._extra)
                 break
+            self._failures = 0
             calls += 1
             deleted += count
             pause = time.monotonic() - call_started

@@ -4,6 +4,7 @@ batch); 0 turns it off, --once never prunes, a role that may not prune is warned
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -137,3 +138,28 @@ def test_settings_refuse_a_prune_interval_other_than_0_or_at_least_10_ms(value):
 def test_settings_take_0_to_turn_pruning_off():
     assert WorkerSettings(prune_interval=0).prune_interval == 0
     assert WorkerSettings().prune_interval == 60
+
+
+def test_rounds_that_fail_back_off(db, start_runner):
+    """A prune the server refuses every time (a trigger here) is tried again after twice the
+    wait each time, not every interval: at --prune-interval 0.05 for 4 s, about 7 rounds
+    instead of about 80, each one logged with the longer wait."""
+    ids = finish_jobs(db, 3)
+    expire(db, ids)
+    db.execute("""
+        create function public.no_prune() returns trigger language plpgsql as $$
+        begin raise exception 'pruning refused by a test trigger'; end $$;
+        create trigger no_prune before delete on graphile_worker._private_finished_jobs
+          for each statement execute function public.no_prune();
+    """)
+    runner = start_runner("results.py", "--prune-interval", "0.05")
+    runner.wait_for_log("trying again in about 0.8 s", timeout=30)
+    time.sleep(4)
+    failures = runner.log.count("pruning finished jobs failed (pruning refused by a test trigger")
+    assert 4 <= failures <= 12, runner.log
+    waits = [float(w) for w in re.findall(r"trying again in about ([0-9.e+]+) s", runner.log)]
+    assert waits[:5] == [0.1, 0.2, 0.4, 0.8, 1.6], waits
+    assert stored(db, ids) == 3
+    db.execute("drop trigger no_prune on graphile_worker._private_finished_jobs")
+    runner.wait_for_log("pruned 3 finished job(s)", timeout=60)
+    assert runner.terminate() == 0, runner.log
