@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -89,7 +89,7 @@ def test_states_from_waiting_to_completed(db: psycopg.Connection) -> None:
     [stored] = _finished(db)
     assert stored["outcome"] == "completed" and stored["payload"] == {"n": 1}
     assert stored["worker_id"] == "w1"
-    assert stored["first_started_at"].isoformat() == entry["started_at"]
+    assert stored["first_started_at"] == datetime.fromisoformat(entry["started_at"])
     assert stored["run_time"] is not None
     # the attempt errors moved into the finished row
     assert scalar(db, "select count(*) from graphile_worker._private_attempt_errors") == 0
