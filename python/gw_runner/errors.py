@@ -241,6 +241,12 @@ class InvalidHistoryArgument(DatabaseError):
     ``prune_finished_jobs`` ``max_rows`` outside 1..1000000."""
 
 
+class InvalidFlowControlArgument(DatabaseError):
+    """An argument of the flow-control functions is invalid (GWF01): a null or empty array, a
+    null, empty or over-long name, a null job id or key, a limit below 1, a rate limit without
+    its period (or the reverse), a period outside 1 second to 7 days."""
+
+
 class CrontabError(DatabaseError):
     """A crontab is invalid (GWC01-GWC09); the message names the line at fault."""
 
@@ -273,6 +279,7 @@ SQLSTATE_ERRORS: dict[str, type[DatabaseError]] = {
     "GWA05": WorkerOfAnotherRole,
     "GWA06": AdminOnlyArgument,
     "GWH01": InvalidHistoryArgument,
+    "GWF01": InvalidFlowControlArgument,
     **{f"GWC0{n}": CrontabError for n in range(1, 10)},
     "GWC10": CronBoundExceeded,
     "42883": ExtensionMissing,  # undefined_function

@@ -1,6 +1,1308 @@
--- graphile_worker 0.1.7 -> 0.1.8: report_jobs takes "snooze": true in a failures entry (issue
--- 17, item 4): the job runs again after retry_delay seconds without using an attempt. Same
--- signature, grants and results; the outcome of such an entry is snoozed.
+-- graphile_worker 0.1.7 -> 0.1.8: flow control (issue 17, docs/flow-control.md).
+-- - report_jobs takes "snooze": true in a failures entry: the job runs again after retry_delay
+--   seconds without using an attempt (outcome snoozed).
+-- - Pause and resume tasks and named queues (pause_tasks, resume_tasks, pause_queues,
+--   resume_queues), fleet-wide limits per task (set_task_limits, flow_controls), enforced in
+--   get_jobs and next_job_due_at.
+-- - Cancel jobs (cancel_jobs, cancel_jobs_by_key): report_jobs, return_jobs, reset_locked,
+--   recover_stale_workers and force_unlock_workers end a job being cancelled as cancelled.
+-- New functions are admin-level; roles that hold the admin level get them below.
+
+-- from sql/src/20_tables/84_private_flow_controls.sql
+-- Flow control (0.1.8, docs/flow-control.md): pauses and fleet-wide limits, read by get_jobs.
+-- Keyed by name, not by the ids of _private_tasks and _private_job_queues: a task or queue may
+-- be paused or limited before its first job exists, and gc_task_identifiers/gc_job_queues
+-- may delete and re-create those rows. Not part of the graphile-worker schema; Node workers do
+-- not read them (docs/flow-control.md, "Node workers").
+
+-- One row per task that is paused or has a limit. running_ids: the jobs of the task claimed
+-- through get_jobs since the limit was set and, when the row was last refreshed, still locked
+-- (a job leaves the set once it is no longer locked, however it was released: reported,
+-- returned, swept, unlocked by reset_locked). rate_slots/rate_counts: starts per slot of
+-- rate_period / 60, newest last, kept for two periods.
+create table graphile_worker._private_task_controls (
+  task_identifier text not null,
+  paused boolean not null default false,
+  max_running integer,
+  rate_limit integer,
+  rate_period interval,
+  running_ids bigint[] not null default '{}',
+  rate_slots bigint[] not null default '{}',
+  rate_counts integer[] not null default '{}',
+  updated_at timestamptz not null default now(),
+  constraint task_controls_pkey primary key (task_identifier),
+  constraint task_controls_max_running_check check (max_running >= 1),
+  constraint task_controls_rate_check check (
+    (rate_limit is null and rate_period is null)
+    or (rate_limit >= 1 and rate_period >= interval '1 second'
+      and rate_period <= interval '7 days')
+  )
+);
+
+alter table graphile_worker._private_task_controls enable row level security;
+
+-- extension-only:begin
+select pg_catalog.pg_extension_config_dump('graphile_worker._private_task_controls', '');
+-- extension-only:end
+
+comment on table graphile_worker._private_task_controls is
+  'Flow control per task (pause_tasks(), set_task_limits()): paused, max_running, rate_limit per rate_period, with the claimed jobs still running and the recent starts that get_jobs counts against the limits.';
+
+-- One row per paused named queue.
+create table graphile_worker._private_queue_controls (
+  queue_name text not null,
+  paused_at timestamptz not null default now(),
+  constraint queue_controls_pkey primary key (queue_name)
+);
+
+alter table graphile_worker._private_queue_controls enable row level security;
+
+-- extension-only:begin
+select pg_catalog.pg_extension_config_dump('graphile_worker._private_queue_controls', '');
+-- extension-only:end
+
+comment on table graphile_worker._private_queue_controls is
+  'Paused named queues (pause_queues()): get_jobs claims none of their jobs.';
+
+-- Running jobs whose cancellation was asked for (cancel_jobs()). The job row also has its
+-- attempts raised to max_attempts, so it never runs again whatever happens to its runner; the
+-- runner's report (or return) of the job deletes it and records it as cancelled.
+create table graphile_worker._private_cancel_requests (
+  job_id bigint not null,
+  requested_at timestamptz not null default now(),
+  constraint cancel_requests_pkey primary key (job_id)
+);
+
+alter table graphile_worker._private_cancel_requests enable row level security;
+
+-- extension-only:begin
+select pg_catalog.pg_extension_config_dump('graphile_worker._private_cancel_requests', '');
+-- extension-only:end
+
+comment on table graphile_worker._private_cancel_requests is
+  'Running jobs being cancelled (cancel_jobs()): their report or return deletes them and records them as cancelled.';
+
+-- from sql/src/20_tables/90_storage_parameters.sql (the 0.1.8 part)
+-- 0.1.8: a limited task's control row is rewritten by each claim of the task
+alter table graphile_worker._private_task_controls set (autovacuum_vacuum_cost_delay = 0);
+
+-- from sql/src/30_functions/12_flow/00_private_flow_basics.sql
+-- Flow control (0.1.8, docs/flow-control.md): the checks and the notification its functions
+-- share.
+
+-- Raise GWF01 unless names is a non-empty array of identifiers of 1 to 128 characters.
+create function graphile_worker._private_check_flow_names(
+  names text[],
+  what text,
+  function_name text
+)
+returns void
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_bad text;
+begin
+  if names is null or cardinality(names) = 0 then
+    raise exception '%: pass at least one %, not %', function_name, what,
+      case when names is null then 'null' else 'an empty array' end
+      using errcode = 'GWF01',
+      detail = format('%s takes an array of %s names.', function_name, what),
+      hint = format('Call e.g. graphile_worker.%s(array[''send_email'']).', function_name);
+  end if;
+  select n into v_bad from pg_catalog.unnest(names) as n
+  where n is null or n = '' or length(n) > 128
+  limit 1;
+  if found then
+    raise exception '%: a % name must be 1 to 128 characters, not %', function_name, what,
+      coalesce(quote_literal(left(v_bad, 200)), 'null')
+      using errcode = 'GWF01',
+      detail = format('%s names are compared as add_job takes them; null and '''' name nothing.',
+        initcap(what)),
+      hint = 'Remove the null or empty entries from the array.';
+  end if;
+end;
+$$;
+
+comment on function graphile_worker._private_check_flow_names(text[], text, text) is
+  'Flow control: raise GWF01 for a null or empty array, or an entry that is null, empty or over 128 characters.';
+
+-- Tell runners (gw_runner LISTENs on graphile_worker:control) what changed, so they act at
+-- once: claim after a resume or a new limit, give back the unstarted jobs of a pause, cancel a
+-- running job. Sent at commit; skipped while the notification queue is over half full (runners
+-- then learn at their next claim or poll).
+create function graphile_worker._private_notify_control(message jsonb)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if pg_catalog.pg_notification_queue_usage() < 0.5 then
+    perform pg_catalog.pg_notify('graphile_worker:control', message::text);
+  end if;
+end;
+$$;
+
+comment on function graphile_worker._private_notify_control(jsonb) is
+  'Flow control: notify graphile_worker:control with a message for runners ({"op": ...}).';
+
+revoke all on function graphile_worker._private_check_flow_names(text[], text, text) from public;
+revoke all on function graphile_worker._private_notify_control(jsonb) from public;
+
+-- from sql/src/30_functions/12_flow/10_pause.sql
+-- Pause and resume tasks and named queues (docs/flow-control.md). get_jobs claims no job of a
+-- paused task or queue; jobs already claimed run to their end (gw_runner gives back the ones
+-- it has not started when it hears of the pause); waiting jobs keep their order; enqueueing
+-- and cron keep working. A task or queue need not exist yet. Each returns the names whose
+-- state changed, and notifies graphile_worker:control. Admin actions.
+-- security definer: admins get EXECUTE on these functions and no rights on the private tables,
+-- so they act with the owner's rights; they pin search_path and qualify every name.
+create function graphile_worker.pause_tasks(task_identifiers text[])
+returns text[]
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_changed text[];
+begin
+  perform graphile_worker._private_check_flow_names(task_identifiers, 'task', 'pause_tasks');
+  with changed as (
+    insert into graphile_worker._private_task_controls as c (task_identifier, paused)
+    select distinct n, true from pg_catalog.unnest(task_identifiers) as n
+    order by 1
+    on conflict on constraint task_controls_pkey do update
+    set paused = true, updated_at = pg_catalog.now()
+    where c.paused is false
+    returning c.task_identifier
+  )
+  select coalesce(array_agg(ch.task_identifier order by ch.task_identifier), '{}')
+  into v_changed from changed as ch;
+  if cardinality(v_changed) > 0 then
+    perform graphile_worker._private_notify_control(
+      jsonb_build_object('op', 'pause_tasks', 'names', to_jsonb(v_changed)));
+  end if;
+  return v_changed;
+end;
+$$;
+
+comment on function graphile_worker.pause_tasks(text[]) is
+  'Admin: pause these tasks (existing or not yet used): get_jobs claims none of their jobs until resume_tasks; running jobs finish, waiting jobs keep their order, enqueueing works. Returns the tasks that were not paused before; notifies graphile_worker:control. Bad names: GWF01.';
+
+create function graphile_worker.resume_tasks(task_identifiers text[])
+returns text[]
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_changed text[];
+begin
+  perform graphile_worker._private_check_flow_names(task_identifiers, 'task', 'resume_tasks');
+  with changed as (
+    update graphile_worker._private_task_controls as c
+    set paused = false, updated_at = pg_catalog.now()
+    where c.task_identifier = any(task_identifiers) and c.paused
+    returning c.task_identifier
+  )
+  select coalesce(array_agg(ch.task_identifier order by ch.task_identifier), '{}')
+  into v_changed from changed as ch;
+  -- a row that only held the pause goes
+  delete from graphile_worker._private_task_controls as c
+  where c.task_identifier = any(v_changed) and c.max_running is null and c.rate_limit is null;
+  if cardinality(v_changed) > 0 then
+    perform graphile_worker._private_notify_control(
+      jsonb_build_object('op', 'resume_tasks', 'names', to_jsonb(v_changed)));
+  end if;
+  return v_changed;
+end;
+$$;
+
+comment on function graphile_worker.resume_tasks(text[]) is
+  'Admin: resume paused tasks; runners hear it at once (graphile_worker:control) and claim. Returns the tasks that were paused. Bad names: GWF01.';
+
+create function graphile_worker.pause_queues(queue_names text[])
+returns text[]
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_changed text[];
+begin
+  perform graphile_worker._private_check_flow_names(queue_names, 'queue', 'pause_queues');
+  with changed as (
+    insert into graphile_worker._private_queue_controls as q (queue_name, paused_at)
+    select distinct n, pg_catalog.now() from pg_catalog.unnest(queue_names) as n
+    order by 1
+    on conflict on constraint queue_controls_pkey do nothing
+    returning q.queue_name
+  )
+  select coalesce(array_agg(ch.queue_name order by ch.queue_name), '{}')
+  into v_changed from changed as ch;
+  if cardinality(v_changed) > 0 then
+    perform graphile_worker._private_notify_control(
+      jsonb_build_object('op', 'pause_queues', 'names', to_jsonb(v_changed)));
+  end if;
+  return v_changed;
+end;
+$$;
+
+comment on function graphile_worker.pause_queues(text[]) is
+  'Admin: pause these named queues (existing or not yet used): get_jobs claims none of their jobs until resume_queues; the running job finishes, the others keep their order. Returns the queues that were not paused before; notifies graphile_worker:control. Bad names: GWF01.';
+
+create function graphile_worker.resume_queues(queue_names text[])
+returns text[]
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_changed text[];
+begin
+  perform graphile_worker._private_check_flow_names(queue_names, 'queue', 'resume_queues');
+  with changed as (
+    delete from graphile_worker._private_queue_controls as q
+    where q.queue_name = any(queue_names)
+    returning q.queue_name
+  )
+  select coalesce(array_agg(ch.queue_name order by ch.queue_name), '{}')
+  into v_changed from changed as ch;
+  if cardinality(v_changed) > 0 then
+    perform graphile_worker._private_notify_control(
+      jsonb_build_object('op', 'resume_queues', 'names', to_jsonb(v_changed)));
+  end if;
+  return v_changed;
+end;
+$$;
+
+comment on function graphile_worker.resume_queues(text[]) is
+  'Admin: resume paused named queues; runners hear it at once (graphile_worker:control) and claim. Returns the queues that were paused. Bad names: GWF01.';
+
+revoke all on function graphile_worker.pause_tasks(text[]) from public;
+revoke all on function graphile_worker.resume_tasks(text[]) from public;
+revoke all on function graphile_worker.pause_queues(text[]) from public;
+revoke all on function graphile_worker.resume_queues(text[]) from public;
+
+-- from sql/src/30_functions/12_flow/20_task_limits.sql
+-- Fleet-wide limits per task (docs/flow-control.md), enforced by get_jobs: a claim of a limited
+-- task locks its _private_task_controls row (so claims of that task run one at a time), counts
+-- the task's jobs still running and its starts in the last rate_period, and claims at most
+-- what is left. Jobs over a limit stay waiting in their order; no attempt is used.
+-- set_task_limits(task, null, null, null) removes the limits. A task need not exist yet. The
+-- running count starts from the task's jobs locked when max_running is set; rate starts are
+-- counted from when the rate limit is set. Admin action.
+-- security definer: admins get EXECUTE on this function and no rights on the private tables,
+-- so it acts with the owner's rights; it pins search_path and qualifies every name.
+create function graphile_worker.set_task_limits(
+  task_identifier text,
+  max_running integer,
+  rate_limit integer,
+  rate_period interval
+)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_variable
+declare
+  v_running bigint[];
+begin
+  perform graphile_worker._private_check_flow_names(array[task_identifier], 'task',
+    'set_task_limits');
+  if max_running is not null and max_running < 1 then
+    raise exception 'set_task_limits: max_running must be 1 or more, not %', max_running
+      using errcode = 'GWF01',
+      detail = 'max_running is the most jobs of the task running at once across all runners.',
+      hint = 'Pass null for no limit; to stop the task, pause it (pause_tasks).';
+  end if;
+  if (rate_limit is null) <> (rate_period is null) then
+    raise exception 'set_task_limits: rate_limit and rate_period go together'
+      using errcode = 'GWF01',
+      detail = format('rate_limit is %s and rate_period is %s.',
+        coalesce(rate_limit::text, 'null'), coalesce(rate_period::text, 'null')),
+      hint = 'Pass both (e.g. 600 and interval ''1 minute'') or neither.';
+  end if;
+  if rate_limit is not null and rate_limit < 1 then
+    raise exception 'set_task_limits: rate_limit must be 1 or more, not %', rate_limit
+      using errcode = 'GWF01',
+      detail = 'rate_limit is the most starts of the task in any rate_period.',
+      hint = 'Pass null for no limit; to stop the task, pause it (pause_tasks).';
+  end if;
+  if rate_period is not null
+     and (rate_period < interval '1 second' or rate_period > interval '7 days') then
+    raise exception 'set_task_limits: rate_period must be from 1 second to 7 days, not %',
+      rate_period
+      using errcode = 'GWF01',
+      detail = 'Starts are counted in slots of rate_period / 60 over the last rate_period.',
+      hint = 'Pass e.g. interval ''1 minute''.';
+  end if;
+
+  -- the task's jobs running now count from the start (found through the index of locked jobs)
+  if max_running is not null then
+    select coalesce(array_agg(j.id order by j.id), '{}') into v_running
+    from graphile_worker._private_jobs as j
+    join graphile_worker._private_tasks as t on t.id = j.task_id
+    where j.locked_at is not null and t.identifier = set_task_limits.task_identifier;
+  end if;
+
+  if max_running is null and rate_limit is null then
+    delete from graphile_worker._private_task_controls as c
+    where c.task_identifier = set_task_limits.task_identifier and not c.paused;
+    update graphile_worker._private_task_controls as c
+    set max_running = null, rate_limit = null, rate_period = null, running_ids = '{}',
+      rate_slots = '{}', rate_counts = '{}', updated_at = pg_catalog.now()
+    where c.task_identifier = set_task_limits.task_identifier;
+  else
+    insert into graphile_worker._private_task_controls as c
+      (task_identifier, max_running, rate_limit, rate_period, running_ids)
+    values (task_identifier, max_running, rate_limit, rate_period, coalesce(v_running, '{}'))
+    on conflict on constraint task_controls_pkey do update
+    set max_running = excluded.max_running,
+      rate_limit = excluded.rate_limit,
+      rate_period = excluded.rate_period,
+      running_ids = case when c.max_running is null then excluded.running_ids
+        else (select coalesce(array_agg(distinct x order by x), '{}')
+              from pg_catalog.unnest(c.running_ids || excluded.running_ids) as x) end,
+      -- starts counted so far stay when the period is the same
+      rate_slots = case when c.rate_period = excluded.rate_period then c.rate_slots else '{}' end,
+      rate_counts = case when c.rate_period = excluded.rate_period then c.rate_counts else '{}' end,
+      updated_at = pg_catalog.now();
+  end if;
+  perform graphile_worker._private_notify_control(
+    jsonb_build_object('op', 'limits', 'names', jsonb_build_array(task_identifier)));
+end;
+$$;
+
+comment on function graphile_worker.set_task_limits(text, integer, integer, interval) is
+  'Admin: at most max_running jobs of the task running at once and at most rate_limit starts in any rate_period (1 second to 7 days), across every runner, enforced inside get_jobs; null means no limit (all null removes them). Jobs over a limit wait in their order. Bad values: GWF01.';
+
+-- What is paused and limited, with what the limits count now. running is the task's jobs
+-- claimed and not yet released; starts is its starts in the last rate_period (counted in
+-- slots of rate_period / 60, so it may include up to one slot more).
+create function graphile_worker.flow_controls()
+returns table (
+  kind text,
+  name text,
+  paused boolean,
+  max_running integer,
+  running integer,
+  rate_limit integer,
+  rate_period interval,
+  starts integer,
+  updated_at timestamptz
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select 'task'::text, c.task_identifier, c.paused, c.max_running,
+    case when c.max_running is not null then (
+      select count(*)::integer from graphile_worker._private_jobs as j
+      where j.id = any(c.running_ids) and j.locked_at is not null) end,
+    c.rate_limit, c.rate_period,
+    case when c.rate_limit is not null then (
+      select coalesce(sum(s.n), 0)::integer
+      from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as s(slot, n)
+      where (s.slot + 1) * (extract(epoch from c.rate_period) / 60)
+        > extract(epoch from pg_catalog.now()) - extract(epoch from c.rate_period)) end,
+    c.updated_at
+  from graphile_worker._private_task_controls as c
+  union all
+  select 'queue', q.queue_name, true, null, null, null, null, null, q.paused_at
+  from graphile_worker._private_queue_controls as q
+  order by 1 desc, 2;
+$$;
+
+comment on function graphile_worker.flow_controls() is
+  'Admin: the paused and limited tasks (kind task) and paused queues (kind queue), with each task''s running jobs counted against max_running and its starts in the last rate_period.';
+
+revoke all on function graphile_worker.set_task_limits(text, integer, integer, interval) from public;
+revoke all on function graphile_worker.flow_controls() from public;
+
+-- from sql/src/30_functions/12_flow/30_cancel_jobs.sql
+-- Cancel jobs (docs/flow-control.md). A waiting or scheduled job is deleted and recorded as
+-- cancelled. A running job (locked, the lock younger than _private_lock_expiry()) gets a cancel
+-- request and its attempts raised to max_attempts, so it never runs again whatever its runner
+-- does; runners hear it on graphile_worker:control (gw_runner cancels an async handler and
+-- sets the job context's cancelled flag), and the runner's report or return of the job deletes
+-- it and records it as cancelled. A job that failed for good, an unknown id and a job already
+-- being cancelled are left alone and come back with cancelled false.
+
+-- Delete the jobs with a cancel request that are in job_ids and locked by worker_id (a
+-- runner reports or returns them), or, with a null worker_id, that are no longer locked (their
+-- runner was swept) or gone; record them as cancelled and drop their requests. Returns the ids
+-- of the jobs deleted.
+create function graphile_worker._private_finish_cancelled(worker_id text, job_ids bigint[])
+returns bigint[]
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_rows graphile_worker._private_jobs[];
+  v_queue_ids integer[];
+  v_ids bigint[];
+begin
+  with gone as (
+    delete from graphile_worker._private_jobs as jobs
+    using graphile_worker._private_cancel_requests as r
+    where r.job_id = jobs.id
+      and case when _private_finish_cancelled.worker_id is null then jobs.locked_at is null
+        else jobs.id = any(_private_finish_cancelled.job_ids)
+          and jobs.locked_by = _private_finish_cancelled.worker_id end
+    returning jobs
+  )
+  select array_agg(g.jobs), array_agg((g.jobs).id),
+    array_agg((g.jobs).job_queue_id) filter (where (g.jobs).job_queue_id is not null)
+  into v_rows, v_ids, v_queue_ids
+  from gone as g;
+  delete from graphile_worker._private_cancel_requests as r
+  where r.job_id = any(v_ids)
+    or (_private_finish_cancelled.worker_id is null and not exists (
+      select 1 from graphile_worker._private_jobs as j where j.id = r.job_id));
+  if v_rows is null then
+    return '{}';
+  end if;
+  if graphile_worker._private_history_on() then
+    perform graphile_worker._private_record_finished(v_rows, 'cancelled',
+      _private_finish_cancelled.worker_id, null, pg_catalog.now());
+  end if;
+  if _private_finish_cancelled.worker_id is not null then
+    perform graphile_worker._private_unlock_job_queues(_private_finish_cancelled.worker_id,
+      v_queue_ids);
+  end if;
+  return v_ids;
+end;
+$$;
+
+comment on function graphile_worker._private_finish_cancelled(text, bigint[]) is
+  'Flow control: delete and record as cancelled the jobs with a cancel request among job_ids locked by worker_id (null: those no longer locked), dropping their requests. Returns their ids.';
+
+-- security definer: admins get EXECUTE on this function and no rights on the private tables,
+-- so it acts with the owner's rights; it pins search_path and qualifies every name.
+create function graphile_worker.cancel_jobs(job_ids bigint[])
+returns table (job_id bigint, cancelled boolean, state text)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_now timestamptz := pg_catalog.now();
+  v_ids bigint[];
+  v_states text[];
+  v_removed graphile_worker._private_jobs[];
+  v_running bigint[];
+  v_new bigint[];
+begin
+  if cancel_jobs.job_ids is null or cardinality(cancel_jobs.job_ids) = 0
+     or array_position(cancel_jobs.job_ids, null) is not null then
+    raise exception 'cancel_jobs: pass at least one job id, and no null'
+      using errcode = 'GWF01',
+      detail = format('job_ids was %s.', coalesce(left(cancel_jobs.job_ids::text, 200), 'null')),
+      hint = 'Call e.g. graphile_worker.cancel_jobs(array[42]); cancel_jobs_by_key takes keys.';
+  end if;
+
+  -- The jobs, locked in id order (a claim or report holding one is waited for), and what each
+  -- one is now.
+  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
+  into v_ids, v_states
+  from (
+    select j.id, case
+        when r.job_id is not null then 'cancelling'
+        when j.locked_at is not null and j.locked_at >= v_now - graphile_worker._private_lock_expiry()
+          then 'running'
+        when j.attempts >= j.max_attempts then 'failed'
+        when j.run_at > v_now then 'scheduled'
+        else 'waiting'
+      end as st
+    from graphile_worker._private_jobs as j
+    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
+    where j.id = any(cancel_jobs.job_ids)
+    order by j.id
+    for update of j
+  ) as x;
+
+  with gone as (
+    delete from graphile_worker._private_jobs as jobs
+    where jobs.id = any(array(
+      select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
+      where s.st in ('waiting', 'scheduled')))
+    returning jobs
+  )
+  select array_agg(g.jobs) into v_removed from gone as g;
+  if v_removed is not null and graphile_worker._private_history_on() then
+    perform graphile_worker._private_record_finished(v_removed, 'cancelled', null, null, v_now);
+  end if;
+
+  v_running := array(select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
+                     where s.st = 'running');
+  if cardinality(v_running) > 0 then
+    update graphile_worker._private_jobs as jobs
+    set attempts = greatest(jobs.attempts, jobs.max_attempts), updated_at = v_now
+    where jobs.id = any(v_running);
+    insert into graphile_worker._private_cancel_requests (job_id, requested_at)
+    select r.id, v_now from pg_catalog.unnest(v_running) as r(id)
+    on conflict do nothing;
+    -- in chunks, each well under the 8000-byte limit of a notification
+    for v_new in
+      select array_agg(c.id order by c.id)
+      from (select r.id, (row_number() over (order by r.id) - 1) / 400 as chunk
+            from pg_catalog.unnest(v_running) as r(id)) as c
+      group by c.chunk
+    loop
+      perform graphile_worker._private_notify_control(
+        jsonb_build_object('op', 'cancel', 'ids', to_jsonb(v_new)));
+    end loop;
+  end if;
+
+  return query
+  select i.id, coalesce(s.st in ('waiting', 'scheduled', 'running'), false),
+    coalesce(s.st, 'unknown')
+  from pg_catalog.unnest(cancel_jobs.job_ids) with ordinality as i(id, ord)
+  left join rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st) on s.id = i.id
+  order by i.ord;
+end;
+$$;
+
+comment on function graphile_worker.cancel_jobs(bigint[]) is
+  'Admin: cancel jobs. Waiting and scheduled ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, running; cancelling, failed and unknown are left alone). An empty array or a null id: GWF01.';
+
+-- security definer: as cancel_jobs.
+create function graphile_worker.cancel_jobs_by_key(job_keys text[])
+returns table (job_key text, job_id bigint, cancelled boolean, state text)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_keys text[];
+  v_ids bigint[];
+begin
+  if cancel_jobs_by_key.job_keys is null or cardinality(cancel_jobs_by_key.job_keys) = 0
+     or array_position(cancel_jobs_by_key.job_keys, null) is not null then
+    raise exception 'cancel_jobs_by_key: pass at least one job key, and no null'
+      using errcode = 'GWF01',
+      detail = format('job_keys was %s.',
+        coalesce(left(cancel_jobs_by_key.job_keys::text, 200), 'null')),
+      hint = 'Call e.g. graphile_worker.cancel_jobs_by_key(array[''report:42'']).';
+  end if;
+  select array_agg(j.key), array_agg(j.id) into v_keys, v_ids
+  from graphile_worker._private_jobs as j
+  where j.key = any(cancel_jobs_by_key.job_keys);
+  if v_ids is null then
+    return query
+    select k.key, null::bigint, false, 'unknown'::text
+    from pg_catalog.unnest(cancel_jobs_by_key.job_keys) with ordinality as k(key, ord)
+    order by k.ord;
+    return;
+  end if;
+  return query
+  select k.key, m.id, coalesce(c.cancelled, false), coalesce(c.state, 'unknown')
+  from pg_catalog.unnest(cancel_jobs_by_key.job_keys) with ordinality as k(key, ord)
+  left join rows from (pg_catalog.unnest(v_keys), pg_catalog.unnest(v_ids)) as m(key, id) on m.key = k.key
+  left join graphile_worker.cancel_jobs(v_ids) as c on c.job_id = m.id
+  order by k.ord;
+end;
+$$;
+
+comment on function graphile_worker.cancel_jobs_by_key(text[]) is
+  'Admin: cancel_jobs for the jobs holding these keys; one row per key (job_id null and state unknown for a key no job holds).';
+
+revoke all on function graphile_worker._private_finish_cancelled(text, bigint[]) from public;
+revoke all on function graphile_worker.cancel_jobs(bigint[]) from public;
+revoke all on function graphile_worker.cancel_jobs_by_key(text[]) from public;
+
+-- from sql/src/30_functions/15_admin/40_force_unlock_workers.sql
+-- Admin: clear every job and queue lock held by these worker ids (graphile-worker 0.18
+-- contract). Attempts are not refunded: the interrupted attempt counts. Jobs being cancelled
+-- (cancel_jobs) end as cancelled.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
+create or replace function graphile_worker.force_unlock_workers(worker_ids text[])
+returns void
+language sql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  update graphile_worker._private_jobs as jobs
+  set locked_at = null, locked_by = null
+  where jobs.locked_by = any(worker_ids);
+
+  update graphile_worker._private_job_queues as job_queues
+  set locked_at = null, locked_by = null
+  where job_queues.locked_by = any(worker_ids);
+
+  -- jobs being cancelled (cancel_jobs) whose lock was cleared end as cancelled
+  select graphile_worker._private_finish_cancelled(null, null)
+  where exists (select 1 from graphile_worker._private_cancel_requests);
+$$;
+
+comment on function graphile_worker.force_unlock_workers(text[]) is
+  'Admin: unlock all jobs and queues locked by these worker ids (e.g. after a crash); the interrupted attempt still counts.';
+
+-- from sql/src/30_functions/20_runner/06_private_return_jobs.sql
+-- Give back jobs a worker claimed (return_jobs, return_unheld_jobs): the attempt counted at
+-- checkout is refunded, and the job and its named queue are unlocked. Only jobs this worker
+-- still locks are touched; one cancelled meanwhile (cancel_jobs) is deleted and recorded as
+-- cancelled instead. Returns how many jobs were given back or so cancelled.
+create or replace function graphile_worker._private_return_jobs(worker_id text, job_ids bigint[])
+returns integer
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count integer;
+  v_queue_ids integer[];
+  v_cancelled integer := 0;
+begin
+  -- jobs cancelled while claimed (cancel_jobs) end here, as cancelled
+  if exists (select 1 from graphile_worker._private_cancel_requests) then
+    v_cancelled := cardinality(graphile_worker._private_finish_cancelled(
+      _private_return_jobs.worker_id, job_ids));
+  end if;
+  with returned as (
+    update graphile_worker._private_jobs as jobs
+    set attempts = greatest(0, jobs.attempts - 1), locked_by = null, locked_at = null
+    where jobs.id = any(job_ids)
+      and jobs.locked_by = _private_return_jobs.worker_id
+    returning jobs.job_queue_id
+  )
+  select count(*), array_agg(r.job_queue_id) filter (where r.job_queue_id is not null)
+  into v_count, v_queue_ids
+  from returned as r;
+  perform graphile_worker._private_unlock_job_queues(_private_return_jobs.worker_id, v_queue_ids);
+  return v_count + v_cancelled;
+end;
+$$;
+
+comment on function graphile_worker._private_return_jobs(text, bigint[]) is
+  'Private: give back jobs worker_id claimed: refund the attempt, unlock each job and its queue; only jobs that worker still locks; those being cancelled end as cancelled. Returns their number.';
+
+-- from sql/src/30_functions/20_runner/10_get_jobs.sql
+-- Claim up to batch_size runnable jobs of the given tasks for one worker, in one statement.
+-- Jobs without a queue are found from claim floors (_private_claim_floors): per task and
+-- priority, the (run_at, id) before which no available job is left, so a claim does not walk
+-- the index entries of jobs claimed before it (which stay until vacuum removes them, and a long
+-- transaction keeps vacuum from removing them). See docs/scaling.md, "Long transactions".
+-- Below the admin level, now is the server's clock and worker_id must not be registered to
+-- another role (GWA06, GWA05).
+-- Flow control (0.1.8, docs/flow-control.md): paused tasks and queues are left out; a task with
+-- limits (set_task_limits) has its control row locked for the call, so claims of that task
+-- run one at a time, and this claim takes at most what its max_running and rate_limit leave.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
+create or replace function graphile_worker.get_jobs(
+  worker_id text,
+  task_identifiers text[],
+  batch_size integer default 1,
+  forbidden_flags text[] default null,
+  now timestamptz default now()
+)
+returns table (
+  id bigint,
+  task_identifier text,
+  queue_name text,
+  payload json,
+  priority smallint,
+  run_at timestamptz,
+  attempts smallint,
+  max_attempts smallint,
+  key text,
+  flags jsonb,
+  revision integer,
+  created_at timestamptz,
+  locked_at timestamptz,
+  job_queue_id integer
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+#variable_conflict use_column
+declare
+  v_task_ids integer[];
+  v_task_names text[];  -- the identifiers of v_task_ids, in the same order
+  v_flags text[] := case when cardinality(forbidden_flags) > 0 then forbidden_flags end;
+  v_now timestamptz := get_jobs.now;
+  v_candidates bigint[];
+  -- Phase 1 collects some spare candidates, so that jobs another worker locks between the
+  -- two phases rarely leave this batch short.
+  v_want integer;
+  v_task_id integer;
+  v_priority smallint;
+  v_worst_priority smallint := -32768;
+  v_ids bigint[] := '{}';
+  v_priorities smallint[] := '{}';
+  v_run_ats timestamptz[] := '{}';
+  -- v_ids is in claim order (priority, run_at) while it holds the candidates of one task's
+  -- priority scans only, which is the common case; otherwise it is sorted below
+  v_in_order boolean := true;
+  v_before integer;
+  v_tasks integer[] := '{}';  -- the task of each entry of v_ids (null for queue heads)
+  -- Claim floors. A floor moves only in a claim that locked its row before taking the snapshot
+  -- it scans with (so it sees every log entry committed before), only when no forbidden flags
+  -- hide jobs from the scan, and in READ COMMITTED only. It never passes (v_cap, 0): a job
+  -- written but not yet committed by a transaction in progress has a run_at no earlier than
+  -- v_fresh before that transaction's xid was assigned (otherwise the trigger
+  -- _private_claim_floor_log logged it), and _private_claim_clock tells when the oldest xid in
+  -- progress was assigned at the latest.
+  v_fresh constant interval := interval '200 milliseconds';
+  v_advance boolean := v_flags is null
+    and pg_catalog.current_setting('transaction_isolation') = 'read committed';
+  v_cap timestamptz := '-infinity';
+  v_snap pg_snapshot;
+  v_assigned_after timestamptz;
+  v_last_sample timestamptz;
+  v_locked_tasks integer[] := '{}';
+  v_locked_prios smallint[] := '{}';
+  -- the floors of these tasks (sorted by task, priority), where each scan starts: the floor, or
+  -- a logged job below it
+  v_f_task integer[];
+  v_f_prio smallint[];
+  v_f_run_at timestamptz[];
+  v_f_id bigint[];
+  v_f_locked boolean[];
+  v_f_logged boolean[];
+  v_log_tids tid[];
+  v_log_tasks integer[];
+  v_log_prios smallint[];
+  v_k integer;  -- the next floor of the current task in v_f_*
+  v_lo integer;
+  v_hi integer;
+  v_start_run_at timestamptz;
+  v_start_id bigint;
+  v_floor integer;  -- index in v_f_* of the level being scanned, 0 for a level without a floor
+  v_found integer;
+  -- levels scanned whose floor this claim may move (locked), and levels without a floor row
+  v_l_task integer[] := '{}';
+  v_l_prio smallint[] := '{}';
+  v_l_start_run_at timestamptz[] := '{}';
+  v_l_start_id bigint[] := '{}';
+  v_l_full boolean[] := '{}';
+  v_l_last_run_at timestamptz[] := '{}';
+  v_l_last_id bigint[] := '{}';
+  v_l_logged boolean[] := '{}';
+  v_new_task integer[] := '{}';
+  v_new_prio smallint[] := '{}';
+  v_lock_timeout text;
+  v_bound oid;
+  -- flow control: the limited tasks of this claim, and how many jobs each may still start
+  v_limited_names text[];
+  v_lim_tasks integer[];
+  v_lim_allow integer[];
+  v_task_left integer;  -- what the task being scanned may still take (null: no limit)
+  v_scan_limit integer;
+  v_head_tasks integer[] := '{}';  -- the task of each queue head
+begin
+  -- the checker raises the error; the plain expression saves a call on every claim
+  if get_jobs.worker_id is null or get_jobs.worker_id = '' or length(get_jobs.worker_id) > 128 then
+    perform graphile_worker._private_check_worker_id(get_jobs.worker_id);
+  end if;
+  if batch_size is null or batch_size < 1 or batch_size > 10000 then
+    raise exception 'batch_size must be between 1 and 10000, not %', coalesce(batch_size::text, 'null')
+      using errcode = 'GWA02',
+      detail = 'batch_size is the most jobs one call claims.',
+      hint = 'Claim 1 job, or a batch of a few hundred at most.';
+  end if;
+  if v_now is null then
+    raise exception 'now must not be null'
+      using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
+  end if;
+  -- below the admin level: the server's clock, and only a worker this role registered (or one
+  -- registered by no role)
+  if v_now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(v_now, 'get_jobs');
+  end if;
+  -- the holder check inline (a call costs every claim); the checker raises GWA05 unless the
+  -- caller is admin-level
+  select w.registered_by into v_bound
+  from graphile_worker._private_workers as w where w.worker_id = get_jobs.worker_id;
+  if v_bound is not null and pg_catalog.pg_get_userbyid(v_bound) <> session_user then
+    perform graphile_worker._private_check_worker_holder(get_jobs.worker_id, 'get_jobs');
+  end if;
+  v_want := batch_size + least(batch_size, 100);
+
+  -- the tasks, less the paused ones
+  select array_agg(t.id order by t.id), array_agg(t.identifier order by t.id),
+    array_agg(t.identifier order by t.identifier)
+      filter (where c.max_running is not null or c.rate_limit is not null)
+  into v_task_ids, v_task_names, v_limited_names
+  from graphile_worker._private_tasks as t
+  left join graphile_worker._private_task_controls as c on c.task_identifier = t.identifier
+  where t.identifier = any(task_identifiers) and c.paused is not true;
+  if v_task_ids is null then
+    return;
+  end if;
+
+  -- Limited tasks: lock their rows (in name order: no deadlock between claims), then, in a new
+  -- snapshot that sees every claim that held them before, count what runs and what started.
+  if v_limited_names is not null then
+    perform 1 from graphile_worker._private_task_controls as c
+    where c.task_identifier = any(v_limited_names)
+    order by c.task_identifier
+    for update;
+    with refreshed as (
+      update graphile_worker._private_task_controls as c
+      set running_ids = case when c.max_running is null then '{}'::bigint[] else array(
+            select j.id from graphile_worker._private_jobs as j
+            where j.id = any(c.running_ids) and j.locked_at is not null
+            order by j.id) end,
+        (rate_slots, rate_counts) = (
+          select coalesce(array_agg(r.slot order by r.ord), '{}'),
+            coalesce(array_agg(r.n order by r.ord), '{}')
+          from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) with ordinality as r(slot, n, ord)
+          where c.rate_period is not null
+            and (r.slot + 1) * (extract(epoch from c.rate_period) / 60)
+              > extract(epoch from v_now) - 2 * extract(epoch from c.rate_period))
+      where c.task_identifier = any(v_limited_names)
+      returning c.task_identifier, case when c.paused then 0 else greatest(0, least(
+        coalesce(c.max_running - cardinality(c.running_ids), 2147483647),
+        coalesce(c.rate_limit - (
+          select coalesce(sum(r.n), 0)::integer
+          from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as r(slot, n)
+          where (r.slot + 1) * (extract(epoch from c.rate_period) / 60)
+            > extract(epoch from v_now) - extract(epoch from c.rate_period)), 2147483647)))
+        end as allow
+    )
+    select array_agg(t.id order by t.id) filter (where rf.allow > 0),
+      array_agg(rf.allow order by t.id) filter (where rf.allow > 0),
+      array_agg(t.id) filter (where rf.allow = 0)
+    into v_lim_tasks, v_lim_allow, v_new_task
+    from refreshed as rf
+    join graphile_worker._private_tasks as t on t.identifier = rf.task_identifier;
+    -- the tasks at a limit are left out of this claim
+    if v_new_task is not null then
+      select array_agg(x.id order by x.id), array_agg(x.name order by x.id)
+      into v_task_ids, v_task_names
+      from rows from (pg_catalog.unnest(v_task_ids), pg_catalog.unnest(v_task_names)) as x(id, name)
+      where x.id <> all(v_new_task);
+      if v_task_ids is null then
+        return;
+      end if;
+    end if;
+    v_new_task := '{}';
+  end if;
+
+  -- The floor cap: no floor passes (v_cap, 0). With no other transaction in progress, jobs not
+  -- yet visible are written after now(); otherwise after the sample at or below the oldest xid
+  -- in progress. (Read before the scans' snapshots, so it is conservative for them.)
+  if v_advance then
+    v_snap := pg_catalog.pg_current_snapshot();
+    select
+      (select c.at from graphile_worker._private_claim_clock as c
+       where c.xid <= pg_catalog.pg_snapshot_xmin(v_snap) order by c.xid desc limit 1),
+      (select c.at from graphile_worker._private_claim_clock as c order by c.xid desc limit 1)
+    into v_assigned_after, v_last_sample;
+    if pg_catalog.pg_snapshot_xmin(v_snap) = pg_catalog.pg_snapshot_xmax(v_snap) then
+      v_assigned_after := pg_catalog.now();
+    end if;
+    v_cap := least(coalesce(v_assigned_after, '-infinity'), pg_catalog.now()) - v_fresh;
+    if v_last_sample is null or v_last_sample < pg_catalog.now() - interval '50 milliseconds' then
+      -- xids from the snapshot's xmax on are assigned after it was taken, so after now()
+      insert into graphile_worker._private_claim_clock (xid, at)
+      values (pg_catalog.pg_snapshot_xmax(v_snap), pg_catalog.now());
+      if pg_catalog.random() < 0.01 then
+        delete from graphile_worker._private_claim_clock as c
+        where c.at < pg_catalog.now() - interval '10 minutes';
+      end if;
+    end if;
+
+    select coalesce(array_agg(f.task_id), '{}'), coalesce(array_agg(f.priority), '{}')
+    into v_locked_tasks, v_locked_prios
+    from (
+      select f.task_id, f.priority from graphile_worker._private_claim_floors as f
+      where f.task_id = any(v_task_ids)
+      for update skip locked
+    ) as f;
+  end if;
+
+  -- The floors (a new snapshot: after the locks), each lowered to the first logged job below it.
+  select
+    array_agg(f.task_id order by f.task_id, f.priority),
+    array_agg(f.priority order by f.task_id, f.priority),
+    array_agg(case when lg.id is not null and (lg.run_at, lg.id) < (f.start_run_at, f.start_id)
+      then lg.run_at else f.start_run_at end order by f.task_id, f.priority),
+    array_agg(case when lg.id is not null and (lg.run_at, lg.id) < (f.start_run_at, f.start_id)
+      then lg.id else f.start_id end order by f.task_id, f.priority),
+    array_agg(exists (
+      select 1
+      from rows from (pg_catalog.unnest(v_locked_tasks), pg_catalog.unnest(v_locked_prios))
+        as lk(task_id, priority)
+      where lk.task_id = f.task_id and lk.priority = f.priority
+    ) order by f.task_id, f.priority),
+    array_agg(lg.id is not null order by f.task_id, f.priority)
+  into v_f_task, v_f_prio, v_f_run_at, v_f_id, v_f_locked, v_f_logged
+  from (
+    select f.task_id, f.priority, coalesce(f.run_at, '-infinity') as start_run_at,
+      coalesce(f.id, 0) as start_id
+    from graphile_worker._private_claim_floors as f
+    where f.task_id = any(v_task_ids)
+  ) as f
+  left join lateral (
+    select l.run_at, l.id from graphile_worker._private_claim_floor_log as l
+    where l.task_id = f.task_id and l.priority = f.priority
+    order by l.run_at, l.id
+    limit 1
+  ) as lg on true;
+  if v_f_task is null then
+    v_f_task := '{}';
+  elsif true = any(v_f_logged) then
+    select array_agg(l.ctid), array_agg(l.task_id), array_agg(l.priority)
+    into v_log_tids, v_log_tasks, v_log_prios
+    from graphile_worker._private_claim_floor_log as l
+    where l.task_id = any(v_task_ids);
+  end if;
+
+  -- Phase 1 (reads only): the best candidates by priority then run_at, found without walking
+  -- past jobs that cannot run now. Each statement is small, so its cached plan is cheap and
+  -- stays good for any arguments (the function forces generic plans: re-planning one large
+  -- statement on every call cost more than running it).
+  --
+  -- Jobs without a queue: per task, its priorities lowest first, each scanned by run_at then id
+  -- from its floor. A priority with a floor is known; the priorities between two known ones
+  -- are found with a probe of that gap (gaps hold no entries of claimed jobs worth a floor).
+  -- Once v_want candidates are in hand, higher priorities cannot beat them.
+  foreach v_task_id in array v_task_ids loop
+    if cardinality(v_ids) > 0 then
+      v_in_order := false;
+    end if;
+    v_k := coalesce(pg_catalog.array_position(v_f_task, v_task_id), cardinality(v_f_task) + 1);
+    v_lo := -32769;
+    v_task_left := v_lim_allow[pg_catalog.array_position(v_lim_tasks, v_task_id)];
+    loop
+      v_hi := case when v_k <= cardinality(v_f_task) and v_f_task[v_k] = v_task_id
+        then v_f_prio[v_k] else 32768 end;
+      select j.priority into v_priority
+      from graphile_worker._private_jobs as j
+      where j.task_id = v_task_id and j.is_available = true and j.job_queue_id is null
+        and j.priority > v_lo and j.priority < v_hi
+      order by j.priority
+      limit 1;
+      if found then
+        v_floor := 0;
+        v_start_run_at := '-infinity';
+        v_start_id := 0;
+      elsif v_hi < 32768 then
+        v_floor := v_k;
+        v_priority := v_f_prio[v_k];
+        v_start_run_at := v_f_run_at[v_k];
+        v_start_id := v_f_id[v_k];
+        v_k := v_k + 1;
+      else
+        exit;
+      end if;
+      exit when cardinality(v_ids) >= v_want and v_priority > v_worst_priority;
+
+      v_scan_limit := least(v_want, v_task_left);
+      v_found := cardinality(v_ids);
+      select
+        v_ids || coalesce(array_agg(c.id), '{}'),
+        v_priorities || coalesce(array_agg(c.priority), '{}'),
+        v_run_ats || coalesce(array_agg(c.run_at), '{}')
+      into v_ids, v_priorities, v_run_ats
+      from (
+        select j.id, j.priority, j.run_at
+        from graphile_worker._private_jobs as j
+        where j.task_id = v_task_id and j.priority = v_priority
+          and j.is_available = true and j.job_queue_id is null and j.run_at <= v_now
+          and (j.run_at, j.id) >= (v_start_run_at, v_start_id)
+          and (v_flags is null or (j.flags ?| v_flags) is not true)
+        order by j.run_at, j.id
+        limit v_scan_limit
+      ) as c;
+      v_found := cardinality(v_ids) - v_found;
+      v_tasks := v_tasks || pg_catalog.array_fill(v_task_id, array[v_found]);
+      if v_found > 0 then
+        v_worst_priority := greatest(v_worst_priority, v_priority);
+      end if;
+      if v_floor = 0 then
+        v_new_task := v_new_task || v_task_id;
+        v_new_prio := v_new_prio || v_priority;
+      elsif v_f_locked[v_floor] then
+        v_l_task := v_l_task || v_task_id;
+        v_l_prio := v_l_prio || v_priority;
+        v_l_start_run_at := v_l_start_run_at || v_start_run_at;
+        v_l_start_id := v_l_start_id || v_start_id;
+        v_l_full := v_l_full || (v_found >= v_scan_limit);
+        v_l_last_run_at := v_l_last_run_at || v_run_ats[cardinality(v_run_ats)];
+        v_l_last_id := v_l_last_id || v_ids[cardinality(v_ids)];
+        v_l_logged := v_l_logged || v_f_logged[v_floor];
+      end if;
+      v_lo := v_priority;
+      v_task_left := v_task_left - v_found;
+      exit when v_task_left <= 0;
+    end loop;
+  end loop;
+
+  -- A priority scanned without a floor gets one, at the start (moved by a later claim). Never
+  -- waits for another claim creating the same row: that one will have it.
+  if v_advance and cardinality(v_new_task) > 0 then
+    v_lock_timeout := pg_catalog.current_setting('lock_timeout');
+    perform pg_catalog.set_config('lock_timeout', '1ms', true);
+    begin
+      insert into graphile_worker._private_claim_floors (task_id, priority, run_at, id)
+      select nf.task_id, nf.priority, null, null
+      from rows from (pg_catalog.unnest(v_new_task), pg_catalog.unnest(v_new_prio))
+        as nf(task_id, priority)
+      on conflict do nothing;
+    exception when lock_not_available then
+      null;
+    end;
+    perform pg_catalog.set_config('lock_timeout', v_lock_timeout, true);
+  end if;
+
+  v_before := cardinality(v_ids);
+  -- Named queues: one probe per queue that has available jobs (a skip scan over queue ids),
+  -- taking the queue's first runnable job of these tasks (first in, first out); a locked
+  -- queue costs one probe however many jobs wait in it.
+  select
+    v_ids || coalesce(array_agg(h.id), '{}'),
+    v_priorities || coalesce(array_agg(h.priority), '{}'),
+    v_run_ats || coalesce(array_agg(h.run_at), '{}'),
+    coalesce(array_agg(h.task_id), '{}')
+  into v_ids, v_priorities, v_run_ats, v_head_tasks
+  from (
+    with recursive queue_ids as (
+      (
+        select j.job_queue_id from graphile_worker._private_jobs as j
+        where j.is_available = true and j.job_queue_id is not null
+        order by j.job_queue_id limit 1
+      )
+      union all
+      select (
+        select j.job_queue_id from graphile_worker._private_jobs as j
+        where j.is_available = true and j.job_queue_id > q.job_queue_id
+        order by j.job_queue_id limit 1
+      )
+      from queue_ids as q
+      where q.job_queue_id is not null
+    )
+    select hd.id, hd.priority, hd.run_at, hd.task_id
+    from queue_ids as qi
+    join graphile_worker._private_job_queues as q
+      on q.id = qi.job_queue_id and q.is_available = true
+    cross join lateral (
+      select j.id, j.priority, j.run_at, j.task_id from graphile_worker._private_jobs as j
+      where j.job_queue_id = qi.job_queue_id and j.is_available = true
+        and j.run_at <= v_now and j.task_id = any(v_task_ids)
+        and (v_flags is null or (j.flags ?| v_flags) is not true)
+      order by j.priority, j.run_at, j.id
+      limit 1
+    ) as hd
+    -- paused queues (pause_queues) are left out
+    where not exists (
+      select 1 from graphile_worker._private_queue_controls as pq
+      where pq.queue_name = q.queue_name)
+  ) as h;
+
+  if cardinality(v_ids) = 0 and cardinality(v_new_task) = 0 and cardinality(v_l_task) = 0 then
+    return;
+  end if;
+  if cardinality(v_ids) - v_before > (case when v_before > 0 then 0 else 1 end) then
+    v_in_order := false;  -- queue heads (in no particular order) after or among the others
+  end if;
+
+  if v_lim_tasks is not null then
+    -- at most its allowance per limited task (phase 1 kept to it; queue heads may add more)
+    select array_agg(c.id order by c.priority, c.run_at, c.id) into v_candidates
+    from (
+      select u.id, u.priority, u.run_at
+      from (
+        select u.id, u.priority, u.run_at, u.task_id,
+          row_number() over (partition by u.task_id order by u.priority, u.run_at, u.id) as rn
+        from rows from (
+          pg_catalog.unnest(v_ids), pg_catalog.unnest(v_priorities), pg_catalog.unnest(v_run_ats),
+          pg_catalog.unnest(v_tasks[1:v_before] || v_head_tasks)
+        ) as u(id, priority, run_at, task_id)
+      ) as u
+      left join rows from (pg_catalog.unnest(v_lim_tasks), pg_catalog.unnest(v_lim_allow))
+        as l(task_id, allow) on l.task_id = u.task_id
+      where l.task_id is null or u.rn <= l.allow
+      order by u.priority, u.run_at, u.id
+      limit v_want
+    ) as c;
+  elsif v_in_order then
+    v_candidates := v_ids[1:v_want];
+  else
+    select array_agg(c.id order by c.priority, c.run_at, c.id) into v_candidates
+    from (
+      select u.id, u.priority, u.run_at
+      from rows from (
+        pg_catalog.unnest(v_ids), pg_catalog.unnest(v_priorities), pg_catalog.unnest(v_run_ats)
+      ) as u(id, priority, run_at)
+      order by u.priority, u.run_at, u.id
+      limit v_want
+    ) as c;
+  end if;
+
+  -- Phase 2: lock what is still free (SKIP LOCKED: a job or queue another worker is claiming
+  -- right now is skipped; a row claimed since phase 1 no longer passes is_available). Task and
+  -- flags are checked again: a keyed job replaced since phase 1 may have changed both.
+  return query
+  with locked as (
+    select jobs.ctid as tid, jobs.id, jobs.job_queue_id, jobs.priority, jobs.run_at
+    from graphile_worker._private_jobs as jobs
+    where jobs.id = any(v_candidates)
+      -- not index conditions, nor the predicate of a partial index: the candidates are found
+      -- by id (a plan that scans another index for them walks every dead entry it holds,
+      -- which it chose once statistics said the available jobs were few)
+      and (jobs.is_available) is true
+      and (jobs.run_at <= v_now) is true
+      and (jobs.task_id = any(v_task_ids)) is true
+      and (v_flags is null or (jobs.flags ?| v_flags) is not true)
+      and (
+        jobs.job_queue_id is null
+        or jobs.job_queue_id in (
+          select q.id
+          from graphile_worker._private_job_queues as q
+          where q.id in (
+            select j2.job_queue_id from graphile_worker._private_jobs as j2
+            where j2.id = any(v_candidates) and j2.job_queue_id is not null
+          )
+            and q.is_available = true
+          for update skip locked
+        )
+      )
+    order by jobs.priority, jobs.run_at, jobs.id
+    limit batch_size
+    for update of jobs skip locked
+  ),
+  -- At most one job per named queue per batch (upstream #621): the queue row is locked with
+  -- its first job, and the queue stays locked until that job is done.
+  chosen as (
+    select l.tid, l.id, l.job_queue_id from locked as l where l.job_queue_id is null
+    union all
+    (
+      select distinct on (l.job_queue_id) l.tid, l.id, l.job_queue_id
+      from locked as l
+      where l.job_queue_id is not null
+      order by l.job_queue_id, l.priority, l.run_at, l.id
+    )
+  ),
+  -- By row address (a TID scan): the rows are locked by this statement, so their addresses
+  -- hold, and no index lookup is needed. (Should a row have been updated before the lock,
+  -- the address no longer matches its new version and the job is just not claimed now.)
+  claimed as (
+    update graphile_worker._private_jobs as jobs
+    set attempts = jobs.attempts + 1, locked_by = get_jobs.worker_id, locked_at = v_now
+    where jobs.ctid = any(array(select c.tid from chosen as c))
+    returning jobs.*
+  ),
+  -- the queues of the jobs claimed (their rows were locked in `locked`)
+  locked_queues as (
+    update graphile_worker._private_job_queues as q
+    set locked_by = get_jobs.worker_id, locked_at = v_now
+    where q.id = any(array(
+      select c.job_queue_id from claimed as c where c.job_queue_id is not null
+    ))
+    returning q.id, q.queue_name
+  ),
+  -- The floors this claim locked and scanned: at its first candidate it did not claim, else
+  -- at its last candidate when the scan stopped at v_want, else at v_now; never past the cap
+  -- nor below where the scan started. Written when a log entry was applied, when lowered, and
+  -- otherwise about once per 1024 ids or per second of run_at: every write of a floor row
+  -- leaves a version that readers walk while a long transaction holds vacuum back.
+  unclaimed as (
+    select distinct on (c.task_id, c.priority) c.task_id, c.priority, c.run_at, c.id
+    from rows from (
+      pg_catalog.unnest(v_tasks), pg_catalog.unnest(v_ids), pg_catalog.unnest(v_priorities),
+      pg_catalog.unnest(v_run_ats)
+    ) as c(task_id, id, priority, run_at)
+    where c.task_id is not null and c.id <> all(array(select cl.id from claimed as cl))
+    order by c.task_id, c.priority, c.run_at, c.id
+  ),
+  proposed as (
+    select lv.task_id, lv.priority, lv.logged, lv.start_run_at, lv.start_id,
+      case when u.id is not null then u.run_at when lv.is_full then lv.last_run_at else v_now end as run_at,
+      case when u.id is not null then u.id when lv.is_full then lv.last_id else 9223372036854775807 end as id
+    from rows from (
+      pg_catalog.unnest(v_l_task), pg_catalog.unnest(v_l_prio), pg_catalog.unnest(v_l_start_run_at),
+      pg_catalog.unnest(v_l_start_id), pg_catalog.unnest(v_l_full),
+      pg_catalog.unnest(v_l_last_run_at), pg_catalog.unnest(v_l_last_id),
+      pg_catalog.unnest(v_l_logged)
+    ) as lv(task_id, priority, start_run_at, start_id, is_full, last_run_at, last_id, logged)
+    left join unclaimed as u on u.task_id = lv.task_id and u.priority = lv.priority
+  ),
+  capped as (
+    select p.task_id, p.priority, p.logged, p.start_run_at, p.start_id,
+      case when (p.run_at, p.id) > (v_cap, 0::bigint) then v_cap else p.run_at end as run_at,
+      case when (p.run_at, p.id) > (v_cap, 0::bigint) then 0::bigint else p.id end as id
+    from proposed as p
+  ),
+  next_floors as (
+    select c.task_id, c.priority, c.logged,
+      case when (c.run_at, c.id) < (c.start_run_at, c.start_id) then c.start_run_at else c.run_at end as run_at,
+      case when (c.run_at, c.id) < (c.start_run_at, c.start_id) then c.start_id else c.id end as id
+    from capped as c
+  ),
+  moved as (
+    update graphile_worker._private_claim_floors as f
+    set run_at = nullif(n.run_at, '-infinity'), id = nullif(n.id, 0)
+    from next_floors as n
+    where f.task_id = n.task_id and f.priority = n.priority
+      and (n.logged or (f.run_at is null and n.run_at > '-infinity')
+        or (n.run_at, n.id) < (f.run_at, coalesce(f.id, 0))
+        or ((n.run_at, n.id) > (f.run_at, coalesce(f.id, 0))
+          and (n.id / 1024 <> coalesce(f.id, 0) / 1024 or n.run_at > f.run_at + interval '1 second')))
+    returning f.task_id, f.priority
+  ),
+  -- the limited tasks' claimed jobs run from now, and count as starts in the current slot
+  limits_used as (
+    update graphile_worker._private_task_controls as c
+    set running_ids = case when c.max_running is null then c.running_ids
+        else c.running_ids || u.ids end,
+      rate_slots = case when c.rate_period is null then c.rate_slots
+        when c.rate_slots[cardinality(c.rate_slots)] = u.slot then c.rate_slots
+        else c.rate_slots || u.slot end,
+      rate_counts = case when c.rate_period is null then c.rate_counts
+        when c.rate_slots[cardinality(c.rate_slots)] = u.slot
+          then c.rate_counts[1:cardinality(c.rate_counts) - 1]
+            || (c.rate_counts[cardinality(c.rate_counts)] + u.n)
+        else c.rate_counts || u.n end
+    from (
+      select cu.task_identifier, cu.ids, cu.n,
+        floor(extract(epoch from v_now)
+          / (extract(epoch from cc.rate_period) / 60))::bigint as slot
+      from (
+        select v_task_names[array_position(v_task_ids, cl.task_id)] as task_identifier,
+          array_agg(cl.id order by cl.id) as ids, count(*)::integer as n
+        from claimed as cl
+        where cl.task_id = any(v_lim_tasks)
+        group by cl.task_id
+      ) as cu
+      join graphile_worker._private_task_controls as cc on cc.task_identifier = cu.task_identifier
+    ) as u
+    where c.task_identifier = u.task_identifier
+  ),
+  applied as (
+    delete from graphile_worker._private_claim_floor_log as l
+    where l.ctid = any(array(
+      select lg.tid
+      from rows from (
+        pg_catalog.unnest(v_log_tids), pg_catalog.unnest(v_log_tasks), pg_catalog.unnest(v_log_prios)
+      ) as lg(tid, task_id, priority)
+      join moved as m on m.task_id = lg.task_id and m.priority = lg.priority
+    ))
+  )
+  select
+    claimed.id, v_task_names[array_position(v_task_ids, claimed.task_id)], lq.queue_name,
+    claimed.payload, claimed.priority, claimed.run_at, claimed.attempts, claimed.max_attempts,
+    claimed.key, claimed.flags, claimed.revision, claimed.created_at, claimed.locked_at,
+    claimed.job_queue_id
+  from claimed
+  left join locked_queues as lq on lq.id = claimed.job_queue_id
+  order by claimed.priority, claimed.run_at, claimed.id;
+end;
+$$;
+
+comment on function graphile_worker.get_jobs(text, text[], integer, text[], timestamptz) is
+  'Runner: claim up to batch_size runnable jobs of these tasks for worker_id, ordered by priority then run_at; FOR UPDATE SKIP LOCKED, at most one job per named queue per call (the queue stays locked until that job is reported), jobs with any forbidden flag skipped, attempts counted at checkout. Refuses a worker_id registered by another role (GWA05) and, below the admin level, a now other than the server''s clock (GWA06).';
 
 -- from sql/src/30_functions/20_runner/20_report_jobs.sql
 -- Report the outcomes of a batch of jobs in one call: completed jobs are deleted, failed jobs
@@ -16,6 +1318,8 @@
 -- jsonb cannot hold, is not stored and result_note says why). Otherwise results are ignored.
 -- Snooze (0.1.8, issue 17): a failures entry with "snooze": true is no failure: the job runs
 -- again after retry_delay seconds, its attempt is given back and last_error is left as it was.
+-- Cancel (0.1.8, issue 17): a job cancelled while it ran (cancel_jobs) is deleted and recorded
+-- as cancelled whatever its outcome; it comes back with outcome cancelled.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create or replace function graphile_worker.report_jobs(
@@ -58,6 +1362,7 @@ declare
   v_results jsonb;
   v_done_rows graphile_worker._private_jobs[];
   v_failed_rows graphile_worker._private_jobs[];
+  v_cancelled bigint[] := '{}';
 begin
   -- the checker raises the error; the plain expression saves a call on every report
   if report_jobs.worker_id is null or report_jobs.worker_id = '' or length(report_jobs.worker_id) > 128 then
@@ -208,6 +1513,29 @@ begin
       hint = 'Pass results[i] for completed_job_ids[i] (null for none), or leave results out.';
   end if;
 
+  -- Cancelled while running (cancel_jobs, 0.1.8): whatever the handler did, such a job is
+  -- deleted and recorded as cancelled, and its outcome is cancelled. (One look at a table that
+  -- is empty unless a cancel is under way.)
+  if exists (select 1 from graphile_worker._private_cancel_requests) then
+    v_cancelled := graphile_worker._private_finish_cancelled(report_jobs.worker_id,
+      coalesce(completed_job_ids, '{}') || array(
+        select (e ->> 'id')::bigint
+        from jsonb_array_elements(coalesce(v_failures, '[]'::jsonb)) as e));
+    if cardinality(v_cancelled) > 0 then
+      select array_agg(c.id order by c.ord),
+        case when report_jobs.results is not null
+          then coalesce(json_agg(r.v order by c.ord), '[]'::json) end
+      into completed_job_ids, results
+      from pg_catalog.unnest(completed_job_ids) with ordinality as c(id, ord)
+      left join json_array_elements(report_jobs.results) with ordinality as r(v, ord)
+        on r.ord = c.ord
+      where c.id <> all(v_cancelled);
+      select jsonb_agg(a.e order by a.ord) into v_failures
+      from jsonb_array_elements(v_failures) with ordinality as a(e, ord)
+      where (a.e ->> 'id')::bigint <> all(v_cancelled);
+    end if;
+  end if;
+
   v_history := graphile_worker._private_history_on();
   if v_history then
     if results is not null then
@@ -304,6 +1632,9 @@ begin
     pg_catalog.unnest(v_max_attempts), pg_catalog.unnest(v_run_ats)
   ) as r(id, outcome, attempts, max_attempts, run_at)
   union all
+  select c.id, 'cancelled'::text, null::smallint, null::smallint, null::timestamptz
+  from pg_catalog.unnest(v_cancelled) as c(id)
+  union all
   select x.id, 'lost'::text, null::smallint, null::smallint, null::timestamptz
   from (
     select c.id from pg_catalog.unnest(completed_job_ids) as c(id)
@@ -316,7 +1647,353 @@ end;
 $$;
 
 comment on function graphile_worker.report_jobs(text, bigint[], json, timestamptz, json) is
-  'Runner: report a batch of outcomes in one call. Completed jobs are deleted (with results[i], a JSON array aligned with completed_job_ids, recorded when the task keeps history); failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?,"snooze"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); a snooze (with retry_delay) runs the job again then without using an attempt or touching last_error (outcome snoozed); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';
+  'Runner: report a batch of outcomes in one call. Completed jobs are deleted (with results[i], a JSON array aligned with completed_job_ids, recorded when the task keeps history); failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?,"snooze"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); a snooze (with retry_delay) runs the job again then without using an attempt or touching last_error (outcome snoozed); a job cancelled while it ran (cancel_jobs) is deleted and recorded as cancelled (outcome cancelled); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';
+
+-- from sql/src/30_functions/20_runner/40_reset_locked.sql
+-- The stale-lock sweep (upstream's resetLocked): locks older than the threshold (4 hours by
+-- default, as in graphile-worker) are cleared on jobs and queues. Below the admin level the
+-- threshold is at least 4 hours and now is the server's clock (GWA06): otherwise any runner
+-- could release (or, with now = 'infinity', strand) the jobs that live workers hold. The 4 hours
+-- are _private_lock_expiry(); the default of older_than and the messages spell them out, as
+-- they are what callers see.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
+create or replace function graphile_worker.reset_locked(
+  older_than interval default interval '4 hours',
+  now timestamptz default now()
+)
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_now timestamptz := reset_locked.now;
+  v_count integer;
+begin
+  if older_than is null or v_now is null then
+    raise exception 'older_than and now must not be null'
+      using errcode = 'GWA01',
+      detail = format('older_than was %s, now was %s.',
+        coalesce(older_than::text, 'null'), coalesce(v_now::text, 'null')),
+      hint = 'Leave both out for the 4-hour rule at the current time.';
+  end if;
+  if older_than < interval '0' then
+    raise exception 'older_than must not be negative, not %', older_than
+      using errcode = 'GWA02',
+      detail = 'Locks older than older_than are cleared; a negative age would clear locks taken in the future.',
+      hint = 'Leave it out for the 4-hour rule, or pass a positive interval.';
+  end if;
+  if v_now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(v_now, 'reset_locked');
+  end if;
+  if older_than < graphile_worker._private_lock_expiry()
+     and not graphile_worker._private_caller_is_admin() then
+    raise exception 'reset_locked: only admin-level roles may pass an older_than below 4 hours, not %',
+      older_than
+      using errcode = 'GWA06',
+      detail = 'Below the admin level a lock is cleared only after 4 hours (the graphile-worker '
+        'rule): a shorter threshold would release jobs that live workers hold.',
+      hint = 'Leave older_than out. The jobs of a crashed registered runner are released by '
+        'recover_stale_workers(); admin scripts and tests call as an admin-level role.';
+  end if;
+
+  update graphile_worker._private_jobs as jobs
+  set locked_at = null, locked_by = null, run_at = greatest(jobs.run_at, v_now)
+  where jobs.locked_at < v_now - older_than;
+  get diagnostics v_count = row_count;
+
+  update graphile_worker._private_job_queues as q
+  set locked_at = null, locked_by = null
+  where q.locked_at < v_now - older_than;
+
+  -- jobs being cancelled (cancel_jobs) whose lock was cleared end as cancelled
+  if v_count > 0 and exists (select 1 from graphile_worker._private_cancel_requests) then
+    perform graphile_worker._private_finish_cancelled(null, null);
+  end if;
+
+  return v_count;
+end;
+$$;
+
+comment on function graphile_worker.reset_locked(interval, timestamptz) is
+  'Runner/admin: unlock jobs and queues locked for longer than older_than (default 4 hours, the graphile-worker rule); such jobs run again from greatest(run_at, now); attempts are not refunded. Below the admin level older_than must be at least 4 hours and now the server''s clock (GWA06). Returns the number of jobs unlocked.';
+
+-- from sql/src/30_functions/20_runner/50_next_job_due_at.sql
+-- When does the next not-yet-due job of these tasks become runnable? Lets a runner sleep until
+-- exactly then instead of polling blindly. Uses the (priority, run_at) index once per distinct
+-- priority (a skip scan), not a scan of all future jobs. Rows written by Node or by hand may
+-- hold a run_at no client can read (infinity, years outside 1 to 9999): infinity is never due
+-- and is skipped; the result is clamped to 0001-01-02 .. 9999-12-30 UTC, which a Python
+-- datetime holds in any time zone.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
+create or replace function graphile_worker.next_job_due_at(
+  task_identifiers text[],
+  forbidden_flags text[] default null,
+  now timestamptz default now()
+)
+returns timestamptz
+language plpgsql
+security definer
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task_ids integer[];
+  v_flags text[] := case when cardinality(forbidden_flags) > 0 then forbidden_flags end;
+  v_now timestamptz := next_job_due_at.now;
+  v_result timestamptz;
+begin
+  if v_now is null then
+    raise exception 'now must not be null'
+      using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
+  end if;
+
+  -- paused tasks are left out (0.1.8)
+  select array_agg(t.id) into v_task_ids
+  from graphile_worker._private_tasks as t
+  where t.identifier = any(task_identifiers)
+    and not exists (
+      select 1 from graphile_worker._private_task_controls as c
+      where c.task_identifier = t.identifier and c.paused);
+  if v_task_ids is null then
+    return null;
+  end if;
+
+  with recursive priorities as (
+    (
+      select jobs.priority
+      from graphile_worker._private_jobs as jobs
+      where jobs.is_available = true
+      order by jobs.priority
+      limit 1
+    )
+    union all
+    select (
+      select jobs.priority
+      from graphile_worker._private_jobs as jobs
+      where jobs.is_available = true and jobs.priority > p.priority
+      order by jobs.priority
+      limit 1
+    )
+    from priorities as p
+    where p.priority is not null
+  )
+  select min((
+    select jobs.run_at
+    from graphile_worker._private_jobs as jobs
+    where jobs.is_available = true
+      and jobs.priority = p.priority
+      and jobs.run_at > v_now
+      and jobs.run_at < 'infinity'
+      and jobs.task_id = any(v_task_ids)
+      and (v_flags is null or (jobs.flags ?| v_flags) is not true)
+    order by jobs.run_at
+    limit 1
+  ))
+  into v_result
+  from priorities as p
+  where p.priority is not null;
+
+  -- A task at its rate limit (0.1.8): when its oldest counted start stops counting, it may
+  -- start again (a task without due jobs then costs one claim that finds nothing).
+  select least(v_result, min(pg_catalog.to_timestamp(
+      (r.first_slot + 1) * (extract(epoch from c.rate_period) / 60)
+      + extract(epoch from c.rate_period))))
+  into v_result
+  from graphile_worker._private_task_controls as c
+  cross join lateral (
+    select min(s.slot) as first_slot, sum(s.n) as starts
+    from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as s(slot, n)
+    where (s.slot + 1) * (extract(epoch from c.rate_period) / 60)
+      > extract(epoch from v_now) - extract(epoch from c.rate_period)
+  ) as r
+  where c.task_identifier = any(task_identifiers) and c.rate_limit is not null
+    and not c.paused and r.starts >= c.rate_limit;
+  if v_result is null then
+    return null;
+  end if;
+  return greatest(least(v_result, '9999-12-30 23:59:59.999999+00'), '0001-01-02 00:00:00+00');
+end;
+$$;
+
+comment on function graphile_worker.next_job_due_at(text[], text[], timestamptz) is
+  'Runner: the earliest run_at after now of an available job of these tasks (jobs with a forbidden flag ignored), or null; a runner sleeps until then (bounded by its poll interval). A run_at of infinity is ignored; the result is clamped to 0001-01-02 .. 9999-12-30 23:59:59.999999 UTC.';
+
+-- from sql/src/30_functions/40_recovery/40_recover_stale_workers.sql
+-- The stale-worker sweep. Any runner may call it; concurrent sweeps skip each other's worker
+-- rows (FOR UPDATE SKIP LOCKED), so each dead worker is processed once. A crash uses up the
+-- attempt (not refunded), so a job that kills every worker ends permanently failed. Below the
+-- admin level now is the server's clock (GWA06): a runner cannot declare live workers lost.
+-- Since 0.1.7 the lost attempt's error is recorded, and a job with no attempts left recorded as
+-- failed, when its task keeps history (docs/history.md).
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
+create or replace function graphile_worker.recover_stale_workers(
+  recovery_delay interval default interval '0',
+  now timestamptz default now()
+)
+returns table (
+  worker_id text,
+  last_heartbeat_at timestamptz,
+  jobs_recovered integer
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_now timestamptz := recover_stale_workers.now;
+  v_worker record;
+  v_count integer;
+  v_message text;
+  v_history boolean := graphile_worker._private_history_on();
+  v_ids bigint[];
+  v_spent graphile_worker._private_jobs[];
+begin
+  if recovery_delay is null or recovery_delay < interval '0' or v_now is null then
+    raise exception 'recovery_delay must be a non-negative interval and now must not be null'
+      using errcode = 'GWA02',
+      detail = format('recovery_delay was %s.', coalesce(recovery_delay::text, 'null')),
+      hint = 'Leave recovery_delay out to make recovered jobs runnable at once.';
+  end if;
+  if v_now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(v_now, 'recover_stale_workers');
+  end if;
+
+  for v_worker in
+    select w.worker_id, w.last_heartbeat_at
+    from graphile_worker._private_workers as w
+    where w.last_heartbeat_at < v_now - w.stale_after
+    order by w.worker_id
+    for update skip locked
+  loop
+    v_message := format(
+      'worker %s was lost (last heartbeat at %s); the job was released by the stale-worker sweep at %s',
+      v_worker.worker_id,
+      to_char(v_worker.last_heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+      to_char(v_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+    -- its jobs being cancelled (cancel_jobs) end as cancelled, not released
+    if exists (select 1 from graphile_worker._private_cancel_requests) then
+      perform graphile_worker._private_finish_cancelled(v_worker.worker_id, array(
+        select jobs.id from graphile_worker._private_jobs as jobs
+        where jobs.locked_by = v_worker.worker_id and jobs.locked_at is not null));
+    end if;
+    if v_history then
+      -- the lost attempt's error, while the jobs are still locked by the lost worker
+      select array_agg(jobs.id) into v_ids
+      from graphile_worker._private_jobs as jobs
+      where jobs.locked_by = v_worker.worker_id and jobs.locked_at is not null;
+      if v_ids is not null then
+        perform graphile_worker._private_record_attempt_errors(v_worker.worker_id, v_ids,
+          array_fill(v_message, array[cardinality(v_ids)]), v_now);
+      end if;
+    end if;
+
+    with released as (
+      update graphile_worker._private_jobs as jobs
+      set
+        locked_at = null,
+        locked_by = null,
+        run_at = greatest(jobs.run_at, v_now) + recovery_delay,
+        last_error = v_message
+      where jobs.locked_by = v_worker.worker_id
+        and jobs.locked_at is not null  -- lets the planner use jobs_gw_locked_index
+      returning jobs
+    )
+    select count(*)::integer,
+      array_agg(r.jobs) filter (where (r.jobs).attempts >= (r.jobs).max_attempts)
+    into v_count, v_spent
+    from released as r;
+    if v_history and v_spent is not null then
+      -- a job whose last attempt was lost with the worker has failed for good
+      perform graphile_worker._private_record_finished(v_spent, 'failed', v_worker.worker_id,
+        null, v_now);
+    end if;
+
+    update graphile_worker._private_job_queues as q
+    set locked_at = null, locked_by = null
+    where q.locked_by = v_worker.worker_id;
+
+    delete from graphile_worker._private_workers as w
+    where w.worker_id = v_worker.worker_id;
+
+    worker_id := v_worker.worker_id;
+    last_heartbeat_at := v_worker.last_heartbeat_at;
+    jobs_recovered := v_count;
+    return next;
+  end loop;
+end;
+$$;
+
+comment on function graphile_worker.recover_stale_workers(interval, timestamptz) is
+  'Recovery: for every registered worker whose last heartbeat is older than its stale_after, release its jobs (last_error names the lost worker, run_at delayed by recovery_delay, the attempt is not refunded) and queue locks, and delete the worker. Safe to run from many runners at once. Below the admin level a now other than the server''s clock is GWA06.';
+
+-- from sql/src/90_privileges/20_role_levels.sql (the level lists, and grant_role's comment)
+-- The three privilege levels (docs/security.md). A level includes the ones before it:
+--   producer  enqueue, replace or remove a job by its key, read a job's status and wait for it
+--   runner    claim, report, return, sweep, heartbeats, cron scheduling, prune finished jobs
+--   admin     admin functions, cleanup, statistics, retention, flow control (pause, limits,
+--             cancel), the jobs and finished_jobs views
+-- The function lists live here only; grant_role() and the tests read them.
+create or replace function graphile_worker._private_level_functions(level text)
+returns setof regprocedure
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select p.oid::regprocedure
+  from pg_catalog.pg_proc as p
+  where p.pronamespace = 'graphile_worker'::regnamespace
+    and p.proname = any (
+      case level
+        when 'producer' then array['add_job', 'add_jobs', 'remove_job', 'version',
+          'job_status', 'job_status_by_key', 'watch_job', 'unwatch_job']
+        when 'runner' then array[
+          'get_jobs', 'report_jobs', 'return_jobs', 'return_unheld_jobs', 'reset_locked',
+          'next_job_due_at', 'wait_for_jobs',
+          'register_worker', 'heartbeat', 'deregister_worker', 'recover_stale_workers',
+          'parse_crontab', 'register_crontab', 'schedule_crontab',
+          'cron_matches', 'cron_next_after', 'cron_times_between', 'prune_finished_jobs']
+        when 'admin' then array[
+          'complete_jobs', 'permanently_fail_jobs', 'reschedule_jobs', 'force_unlock_workers',
+          'delete_permanently_failed_jobs', 'gc_task_identifiers', 'gc_job_queues',
+          'queue_stats', 'worker_stats', 'set_retention', 'clear_retention',
+          'retention_settings', 'pause_tasks', 'resume_tasks', 'pause_queues', 'resume_queues',
+          'set_task_limits', 'flow_controls', 'cancel_jobs', 'cancel_jobs_by_key']
+      end
+    )
+  order by 1::text;
+$$;
+
+comment on function graphile_worker.grant_role(text, text) is
+  'Owner only: grant an existing role one of the levels producer (enqueue, remove by key, job status and waiting), runner (claim, report, heartbeats, cron, pruning) or admin (admin functions, cleanup, statistics, retention, flow control: pause, limits, cancel; the jobs and finished_jobs views). Each level includes the ones before it.';
+
+-- Roles granted the admin level before this upgrade (found by queue_stats, which only that
+-- level holds) get the new flow-control functions.
+do $$
+declare
+  v_role text;
+  v_fn text;
+begin
+  for v_role in
+    select a.grantee::regrole::text
+    from pg_catalog.pg_proc as p, pg_catalog.aclexplode(p.proacl) as a
+    where p.oid = 'graphile_worker.queue_stats(timestamptz)'::regprocedure
+      and a.privilege_type = 'EXECUTE' and a.grantee <> 0 and a.grantee <> p.proowner
+  loop
+    foreach v_fn in array array[
+      'pause_tasks(text[])', 'resume_tasks(text[])', 'pause_queues(text[])',
+      'resume_queues(text[])', 'set_task_limits(text, integer, integer, interval)',
+      'flow_controls()', 'cancel_jobs(bigint[])', 'cancel_jobs_by_key(text[])']
+    loop
+      execute format('grant execute on function graphile_worker.%s to %s', v_fn, v_role);
+    end loop;
+  end loop;
+end;
+$$;
 
 -- from sql/src/30_functions/00_version.sql (always last)
 -- The version of the installed SQL, for both install kinds (extension and standalone script).

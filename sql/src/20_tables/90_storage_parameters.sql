@@ -23,6 +23,8 @@ alter table graphile_worker._private_claim_floor_log set (autovacuum_vacuum_cost
 alter table graphile_worker._private_claim_clock set (autovacuum_vacuum_cost_delay = 0);
 alter table graphile_worker._private_workers set (autovacuum_vacuum_cost_delay = 0);
 alter table graphile_worker._private_wait_marks set (autovacuum_vacuum_cost_delay = 0);
+-- 0.1.8: a limited task's control row is rewritten by each claim of the task
+alter table graphile_worker._private_task_controls set (autovacuum_vacuum_cost_delay = 0);
 
 -- 0.1.7: the finished-jobs store is appended to in finished_at order and pruned from the
 -- other end in batches; vacuum after 1 % + 1,000 dead rows keeps its size level

@@ -1,7 +1,8 @@
 -- The three privilege levels (docs/security.md). A level includes the ones before it:
 --   producer  enqueue, replace or remove a job by its key, read a job's status and wait for it
 --   runner    claim, report, return, sweep, heartbeats, cron scheduling, prune finished jobs
---   admin     admin functions, cleanup, statistics, retention, the jobs and finished_jobs views
+--   admin     admin functions, cleanup, statistics, retention, flow control (pause, limits,
+--             cancel), the jobs and finished_jobs views
 -- The function lists live here only; grant_role() and the tests read them.
 create function graphile_worker._private_level_functions(level text)
 returns setof regprocedure
@@ -26,7 +27,8 @@ as $$
           'complete_jobs', 'permanently_fail_jobs', 'reschedule_jobs', 'force_unlock_workers',
           'delete_permanently_failed_jobs', 'gc_task_identifiers', 'gc_job_queues',
           'queue_stats', 'worker_stats', 'set_retention', 'clear_retention',
-          'retention_settings']
+          'retention_settings', 'pause_tasks', 'resume_tasks', 'pause_queues', 'resume_queues',
+          'set_task_limits', 'flow_controls', 'cancel_jobs', 'cancel_jobs_by_key']
       end
     )
   order by 1::text;
@@ -74,7 +76,7 @@ end;
 $$;
 
 comment on function graphile_worker.grant_role(text, text) is
-  'Owner only: grant an existing role one of the levels producer (enqueue, remove by key, job status and waiting), runner (claim, report, heartbeats, cron, pruning) or admin (admin functions, cleanup, statistics, retention, the jobs and finished_jobs views). Each level includes the ones before it.';
+  'Owner only: grant an existing role one of the levels producer (enqueue, remove by key, job status and waiting), runner (claim, report, heartbeats, cron, pruning) or admin (admin functions, cleanup, statistics, retention, flow control: pause, limits, cancel; the jobs and finished_jobs views). Each level includes the ones before it.';
 
 create function graphile_worker.revoke_role(role_name text)
 returns void

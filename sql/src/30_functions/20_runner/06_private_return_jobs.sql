@@ -1,6 +1,7 @@
 -- Give back jobs a worker claimed (return_jobs, return_unheld_jobs): the attempt counted at
 -- checkout is refunded, and the job and its named queue are unlocked. Only jobs this worker
--- still locks are touched. Returns how many jobs were given back.
+-- still locks are touched; one cancelled meanwhile (cancel_jobs) is deleted and recorded as
+-- cancelled instead. Returns how many jobs were given back or so cancelled.
 create function graphile_worker._private_return_jobs(worker_id text, job_ids bigint[])
 returns integer
 language plpgsql
@@ -9,7 +10,13 @@ as $$
 declare
   v_count integer;
   v_queue_ids integer[];
+  v_cancelled integer := 0;
 begin
+  -- jobs cancelled while claimed (cancel_jobs) end here, as cancelled
+  if exists (select 1 from graphile_worker._private_cancel_requests) then
+    v_cancelled := cardinality(graphile_worker._private_finish_cancelled(
+      _private_return_jobs.worker_id, job_ids));
+  end if;
   with returned as (
     update graphile_worker._private_jobs as jobs
     set attempts = greatest(0, jobs.attempts - 1), locked_by = null, locked_at = null
@@ -21,9 +28,9 @@ begin
   into v_count, v_queue_ids
   from returned as r;
   perform graphile_worker._private_unlock_job_queues(_private_return_jobs.worker_id, v_queue_ids);
-  return v_count;
+  return v_count + v_cancelled;
 end;
 $$;
 
 comment on function graphile_worker._private_return_jobs(text, bigint[]) is
-  'Private: give back jobs worker_id claimed: refund the attempt, unlock each job and its queue; only jobs that worker still locks. Returns their number.';
+  'Private: give back jobs worker_id claimed: refund the attempt, unlock each job and its queue; only jobs that worker still locks; those being cancelled end as cancelled. Returns their number.';

@@ -5,6 +5,9 @@
 -- transaction keeps vacuum from removing them). See docs/scaling.md, "Long transactions".
 -- Below the admin level, now is the server's clock and worker_id must not be registered to
 -- another role (GWA06, GWA05).
+-- Flow control (0.1.8, docs/flow-control.md): paused tasks and queues are left out; a task with
+-- limits (set_task_limits) has its control row locked for the call, so claims of that task
+-- run one at a time, and this claim takes at most what its max_running and rate_limit leave.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.get_jobs(
@@ -103,6 +106,13 @@ declare
   v_new_prio smallint[] := '{}';
   v_lock_timeout text;
   v_bound oid;
+  -- flow control: the limited tasks of this claim, and how many jobs each may still start
+  v_limited_names text[];
+  v_lim_tasks integer[];
+  v_lim_allow integer[];
+  v_task_left integer;  -- what the task being scanned may still take (null: no limit)
+  v_scan_limit integer;
+  v_head_tasks integer[] := '{}';  -- the task of each queue head
 begin
   -- the checker raises the error; the plain expression saves a call on every claim
   if get_jobs.worker_id is null or get_jobs.worker_id = '' or length(get_jobs.worker_id) > 128 then
@@ -132,12 +142,65 @@ begin
   end if;
   v_want := batch_size + least(batch_size, 100);
 
-  select array_agg(t.id order by t.id), array_agg(t.identifier order by t.id)
-  into v_task_ids, v_task_names
+  -- the tasks, less the paused ones
+  select array_agg(t.id order by t.id), array_agg(t.identifier order by t.id),
+    array_agg(t.identifier order by t.identifier)
+      filter (where c.max_running is not null or c.rate_limit is not null)
+  into v_task_ids, v_task_names, v_limited_names
   from graphile_worker._private_tasks as t
-  where t.identifier = any(task_identifiers);
+  left join graphile_worker._private_task_controls as c on c.task_identifier = t.identifier
+  where t.identifier = any(task_identifiers) and c.paused is not true;
   if v_task_ids is null then
     return;
+  end if;
+
+  -- Limited tasks: lock their rows (in name order: no deadlock between claims), then, in a new
+  -- snapshot that sees every claim that held them before, count what runs and what started.
+  if v_limited_names is not null then
+    perform 1 from graphile_worker._private_task_controls as c
+    where c.task_identifier = any(v_limited_names)
+    order by c.task_identifier
+    for update;
+    with refreshed as (
+      update graphile_worker._private_task_controls as c
+      set running_ids = case when c.max_running is null then '{}'::bigint[] else array(
+            select j.id from graphile_worker._private_jobs as j
+            where j.id = any(c.running_ids) and j.locked_at is not null
+            order by j.id) end,
+        (rate_slots, rate_counts) = (
+          select coalesce(array_agg(r.slot order by r.ord), '{}'),
+            coalesce(array_agg(r.n order by r.ord), '{}')
+          from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) with ordinality as r(slot, n, ord)
+          where c.rate_period is not null
+            and (r.slot + 1) * (extract(epoch from c.rate_period) / 60)
+              > extract(epoch from v_now) - 2 * extract(epoch from c.rate_period))
+      where c.task_identifier = any(v_limited_names)
+      returning c.task_identifier, case when c.paused then 0 else greatest(0, least(
+        coalesce(c.max_running - cardinality(c.running_ids), 2147483647),
+        coalesce(c.rate_limit - (
+          select coalesce(sum(r.n), 0)::integer
+          from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as r(slot, n)
+          where (r.slot + 1) * (extract(epoch from c.rate_period) / 60)
+            > extract(epoch from v_now) - extract(epoch from c.rate_period)), 2147483647)))
+        end as allow
+    )
+    select array_agg(t.id order by t.id) filter (where rf.allow > 0),
+      array_agg(rf.allow order by t.id) filter (where rf.allow > 0),
+      array_agg(t.id) filter (where rf.allow = 0)
+    into v_lim_tasks, v_lim_allow, v_new_task
+    from refreshed as rf
+    join graphile_worker._private_tasks as t on t.identifier = rf.task_identifier;
+    -- the tasks at a limit are left out of this claim
+    if v_new_task is not null then
+      select array_agg(x.id order by x.id), array_agg(x.name order by x.id)
+      into v_task_ids, v_task_names
+      from rows from (pg_catalog.unnest(v_task_ids), pg_catalog.unnest(v_task_names)) as x(id, name)
+      where x.id <> all(v_new_task);
+      if v_task_ids is null then
+        return;
+      end if;
+    end if;
+    v_new_task := '{}';
   end if;
 
   -- The floor cap: no floor passes (v_cap, 0). With no other transaction in progress, jobs not
@@ -225,6 +288,7 @@ begin
     end if;
     v_k := coalesce(pg_catalog.array_position(v_f_task, v_task_id), cardinality(v_f_task) + 1);
     v_lo := -32769;
+    v_task_left := v_lim_allow[pg_catalog.array_position(v_lim_tasks, v_task_id)];
     loop
       v_hi := case when v_k <= cardinality(v_f_task) and v_f_task[v_k] = v_task_id
         then v_f_prio[v_k] else 32768 end;
@@ -249,6 +313,7 @@ begin
       end if;
       exit when cardinality(v_ids) >= v_want and v_priority > v_worst_priority;
 
+      v_scan_limit := least(v_want, v_task_left);
       v_found := cardinality(v_ids);
       select
         v_ids || coalesce(array_agg(c.id), '{}'),
@@ -263,7 +328,7 @@ begin
           and (j.run_at, j.id) >= (v_start_run_at, v_start_id)
           and (v_flags is null or (j.flags ?| v_flags) is not true)
         order by j.run_at, j.id
-        limit v_want
+        limit v_scan_limit
       ) as c;
       v_found := cardinality(v_ids) - v_found;
       v_tasks := v_tasks || pg_catalog.array_fill(v_task_id, array[v_found]);
@@ -278,12 +343,14 @@ begin
         v_l_prio := v_l_prio || v_priority;
         v_l_start_run_at := v_l_start_run_at || v_start_run_at;
         v_l_start_id := v_l_start_id || v_start_id;
-        v_l_full := v_l_full || (v_found >= v_want);
+        v_l_full := v_l_full || (v_found >= v_scan_limit);
         v_l_last_run_at := v_l_last_run_at || v_run_ats[cardinality(v_run_ats)];
         v_l_last_id := v_l_last_id || v_ids[cardinality(v_ids)];
         v_l_logged := v_l_logged || v_f_logged[v_floor];
       end if;
       v_lo := v_priority;
+      v_task_left := v_task_left - v_found;
+      exit when v_task_left <= 0;
     end loop;
   end loop;
 
@@ -311,8 +378,9 @@ begin
   select
     v_ids || coalesce(array_agg(h.id), '{}'),
     v_priorities || coalesce(array_agg(h.priority), '{}'),
-    v_run_ats || coalesce(array_agg(h.run_at), '{}')
-  into v_ids, v_priorities, v_run_ats
+    v_run_ats || coalesce(array_agg(h.run_at), '{}'),
+    coalesce(array_agg(h.task_id), '{}')
+  into v_ids, v_priorities, v_run_ats, v_head_tasks
   from (
     with recursive queue_ids as (
       (
@@ -329,18 +397,22 @@ begin
       from queue_ids as q
       where q.job_queue_id is not null
     )
-    select hd.id, hd.priority, hd.run_at
+    select hd.id, hd.priority, hd.run_at, hd.task_id
     from queue_ids as qi
     join graphile_worker._private_job_queues as q
       on q.id = qi.job_queue_id and q.is_available = true
     cross join lateral (
-      select j.id, j.priority, j.run_at from graphile_worker._private_jobs as j
+      select j.id, j.priority, j.run_at, j.task_id from graphile_worker._private_jobs as j
       where j.job_queue_id = qi.job_queue_id and j.is_available = true
         and j.run_at <= v_now and j.task_id = any(v_task_ids)
         and (v_flags is null or (j.flags ?| v_flags) is not true)
       order by j.priority, j.run_at, j.id
       limit 1
     ) as hd
+    -- paused queues (pause_queues) are left out
+    where not exists (
+      select 1 from graphile_worker._private_queue_controls as pq
+      where pq.queue_name = q.queue_name)
   ) as h;
 
   if cardinality(v_ids) = 0 and cardinality(v_new_task) = 0 and cardinality(v_l_task) = 0 then
@@ -350,7 +422,26 @@ begin
     v_in_order := false;  -- queue heads (in no particular order) after or among the others
   end if;
 
-  if v_in_order then
+  if v_lim_tasks is not null then
+    -- at most its allowance per limited task (phase 1 kept to it; queue heads may add more)
+    select array_agg(c.id order by c.priority, c.run_at, c.id) into v_candidates
+    from (
+      select u.id, u.priority, u.run_at
+      from (
+        select u.id, u.priority, u.run_at, u.task_id,
+          row_number() over (partition by u.task_id order by u.priority, u.run_at, u.id) as rn
+        from rows from (
+          pg_catalog.unnest(v_ids), pg_catalog.unnest(v_priorities), pg_catalog.unnest(v_run_ats),
+          pg_catalog.unnest(v_tasks[1:v_before] || v_head_tasks)
+        ) as u(id, priority, run_at, task_id)
+      ) as u
+      left join rows from (pg_catalog.unnest(v_lim_tasks), pg_catalog.unnest(v_lim_allow))
+        as l(task_id, allow) on l.task_id = u.task_id
+      where l.task_id is null or u.rn <= l.allow
+      order by u.priority, u.run_at, u.id
+      limit v_want
+    ) as c;
+  elsif v_in_order then
     v_candidates := v_ids[1:v_want];
   else
     select array_agg(c.id order by c.priority, c.run_at, c.id) into v_candidates
@@ -474,6 +565,34 @@ begin
         or ((n.run_at, n.id) > (f.run_at, coalesce(f.id, 0))
           and (n.id / 1024 <> coalesce(f.id, 0) / 1024 or n.run_at > f.run_at + interval '1 second')))
     returning f.task_id, f.priority
+  ),
+  -- the limited tasks' claimed jobs run from now, and count as starts in the current slot
+  limits_used as (
+    update graphile_worker._private_task_controls as c
+    set running_ids = case when c.max_running is null then c.running_ids
+        else c.running_ids || u.ids end,
+      rate_slots = case when c.rate_period is null then c.rate_slots
+        when c.rate_slots[cardinality(c.rate_slots)] = u.slot then c.rate_slots
+        else c.rate_slots || u.slot end,
+      rate_counts = case when c.rate_period is null then c.rate_counts
+        when c.rate_slots[cardinality(c.rate_slots)] = u.slot
+          then c.rate_counts[1:cardinality(c.rate_counts) - 1]
+            || (c.rate_counts[cardinality(c.rate_counts)] + u.n)
+        else c.rate_counts || u.n end
+    from (
+      select cu.task_identifier, cu.ids, cu.n,
+        floor(extract(epoch from v_now)
+          / (extract(epoch from cc.rate_period) / 60))::bigint as slot
+      from (
+        select v_task_names[array_position(v_task_ids, cl.task_id)] as task_identifier,
+          array_agg(cl.id order by cl.id) as ids, count(*)::integer as n
+        from claimed as cl
+        where cl.task_id = any(v_lim_tasks)
+        group by cl.task_id
+      ) as cu
+      join graphile_worker._private_task_controls as cc on cc.task_identifier = cu.task_identifier
+    ) as u
+    where c.task_identifier = u.task_identifier
   ),
   applied as (
     delete from graphile_worker._private_claim_floor_log as l

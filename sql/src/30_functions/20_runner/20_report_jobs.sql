@@ -11,6 +11,8 @@
 -- jsonb cannot hold, is not stored and result_note says why). Otherwise results are ignored.
 -- Snooze (0.1.8, issue 17): a failures entry with "snooze": true is no failure: the job runs
 -- again after retry_delay seconds, its attempt is given back and last_error is left as it was.
+-- Cancel (0.1.8, issue 17): a job cancelled while it ran (cancel_jobs) is deleted and recorded
+-- as cancelled whatever its outcome; it comes back with outcome cancelled.
 -- security definer: callers get EXECUTE on this function and no rights on the private tables,
 -- so the function acts with the owner's rights; it pins search_path and qualifies every name.
 create function graphile_worker.report_jobs(
@@ -53,6 +55,7 @@ declare
   v_results jsonb;
   v_done_rows graphile_worker._private_jobs[];
   v_failed_rows graphile_worker._private_jobs[];
+  v_cancelled bigint[] := '{}';
 begin
   -- the checker raises the error; the plain expression saves a call on every report
   if report_jobs.worker_id is null or report_jobs.worker_id = '' or length(report_jobs.worker_id) > 128 then
@@ -203,6 +206,29 @@ begin
       hint = 'Pass results[i] for completed_job_ids[i] (null for none), or leave results out.';
   end if;
 
+  -- Cancelled while running (cancel_jobs, 0.1.8): whatever the handler did, such a job is
+  -- deleted and recorded as cancelled, and its outcome is cancelled. (One look at a table that
+  -- is empty unless a cancel is under way.)
+  if exists (select 1 from graphile_worker._private_cancel_requests) then
+    v_cancelled := graphile_worker._private_finish_cancelled(report_jobs.worker_id,
+      coalesce(completed_job_ids, '{}') || array(
+        select (e ->> 'id')::bigint
+        from jsonb_array_elements(coalesce(v_failures, '[]'::jsonb)) as e));
+    if cardinality(v_cancelled) > 0 then
+      select array_agg(c.id order by c.ord),
+        case when report_jobs.results is not null
+          then coalesce(json_agg(r.v order by c.ord), '[]'::json) end
+      into completed_job_ids, results
+      from pg_catalog.unnest(completed_job_ids) with ordinality as c(id, ord)
+      left join json_array_elements(report_jobs.results) with ordinality as r(v, ord)
+        on r.ord = c.ord
+      where c.id <> all(v_cancelled);
+      select jsonb_agg(a.e order by a.ord) into v_failures
+      from jsonb_array_elements(v_failures) with ordinality as a(e, ord)
+      where (a.e ->> 'id')::bigint <> all(v_cancelled);
+    end if;
+  end if;
+
   v_history := graphile_worker._private_history_on();
   if v_history then
     if results is not null then
@@ -299,6 +325,9 @@ begin
     pg_catalog.unnest(v_max_attempts), pg_catalog.unnest(v_run_ats)
   ) as r(id, outcome, attempts, max_attempts, run_at)
   union all
+  select c.id, 'cancelled'::text, null::smallint, null::smallint, null::timestamptz
+  from pg_catalog.unnest(v_cancelled) as c(id)
+  union all
   select x.id, 'lost'::text, null::smallint, null::smallint, null::timestamptz
   from (
     select c.id from pg_catalog.unnest(completed_job_ids) as c(id)
@@ -311,4 +340,4 @@ end;
 $$;
 
 comment on function graphile_worker.report_jobs(text, bigint[], json, timestamptz, json) is
-  'Runner: report a batch of outcomes in one call. Completed jobs are deleted (with results[i], a JSON array aligned with completed_job_ids, recorded when the task keeps history); failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?,"snooze"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); a snooze (with retry_delay) runs the job again then without using an attempt or touching last_error (outcome snoozed); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';
+  'Runner: report a batch of outcomes in one call. Completed jobs are deleted (with results[i], a JSON array aligned with completed_job_ids, recorded when the task keeps history); failures ([{"id","message","payload"?,"permanent"?,"retry_delay"?,"snooze"?}], each job once, retry_delay 0 to 315360000 s) get last_error and run_at = greatest(now, run_at) + exp(least(attempts, 10)) s (or now + retry_delay); a snooze (with retry_delay) runs the job again then without using an attempt or touching last_error (outcome snoozed); a job cancelled while it ran (cancel_jobs) is deleted and recorded as cancelled (outcome cancelled); their queues are unlocked. Only rows still locked by worker_id are touched; others come back as outcome lost. A malformed document is GWA03 and changes nothing; a worker_id registered by another role is GWA05; below the admin level a now other than the server''s clock is GWA06.';

@@ -55,6 +55,11 @@ begin
   set locked_at = null, locked_by = null
   where q.locked_at < v_now - older_than;
 
+  -- jobs being cancelled (cancel_jobs) whose lock was cleared end as cancelled
+  if v_count > 0 and exists (select 1 from graphile_worker._private_cancel_requests) then
+    perform graphile_worker._private_finish_cancelled(null, null);
+  end if;
+
   return v_count;
 end;
 $$;

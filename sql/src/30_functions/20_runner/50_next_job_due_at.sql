@@ -28,9 +28,13 @@ begin
       using errcode = 'GWA01', hint = 'Leave now out to use the transaction time.';
   end if;
 
+  -- paused tasks are left out (0.1.8)
   select array_agg(t.id) into v_task_ids
   from graphile_worker._private_tasks as t
-  where t.identifier = any(task_identifiers);
+  where t.identifier = any(task_identifiers)
+    and not exists (
+      select 1 from graphile_worker._private_task_controls as c
+      where c.task_identifier = t.identifier and c.paused);
   if v_task_ids is null then
     return null;
   end if;
@@ -70,6 +74,21 @@ begin
   from priorities as p
   where p.priority is not null;
 
+  -- A task at its rate limit (0.1.8): when its oldest counted start stops counting, it may
+  -- start again (a task without due jobs then costs one claim that finds nothing).
+  select least(v_result, min(pg_catalog.to_timestamp(
+      (r.first_slot + 1) * (extract(epoch from c.rate_period) / 60)
+      + extract(epoch from c.rate_period))))
+  into v_result
+  from graphile_worker._private_task_controls as c
+  cross join lateral (
+    select min(s.slot) as first_slot, sum(s.n) as starts
+    from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as s(slot, n)
+    where (s.slot + 1) * (extract(epoch from c.rate_period) / 60)
+      > extract(epoch from v_now) - extract(epoch from c.rate_period)
+  ) as r
+  where c.task_identifier = any(task_identifiers) and c.rate_limit is not null
+    and not c.paused and r.starts >= c.rate_limit;
   if v_result is null then
     return null;
   end if;

@@ -51,6 +51,12 @@ begin
       v_worker.worker_id,
       to_char(v_worker.last_heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
       to_char(v_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+    -- its jobs being cancelled (cancel_jobs) end as cancelled, not released
+    if exists (select 1 from graphile_worker._private_cancel_requests) then
+      perform graphile_worker._private_finish_cancelled(v_worker.worker_id, array(
+        select jobs.id from graphile_worker._private_jobs as jobs
+        where jobs.locked_by = v_worker.worker_id and jobs.locked_at is not null));
+    end if;
     if v_history then
       -- the lost attempt's error, while the jobs are still locked by the lost worker
       select array_agg(jobs.id) into v_ids
