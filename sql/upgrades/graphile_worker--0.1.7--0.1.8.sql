@@ -407,8 +407,8 @@ as $$
     case when c.rate_limit is not null then (
       select coalesce(sum(s.n), 0)::integer
       from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as s(slot, n)
-      where (s.slot + 1) * (extract(epoch from c.rate_period) / 60)
-        > extract(epoch from pg_catalog.now()) - extract(epoch from c.rate_period)) end,
+      where (s.slot + 1) * extract(epoch from c.rate_period)
+        > (extract(epoch from pg_catalog.now()) - extract(epoch from c.rate_period)) * 60) end,
     c.updated_at
   from graphile_worker._private_task_controls as c
   union all
@@ -658,13 +658,7 @@ as $$
 declare
   v_count integer;
   v_queue_ids integer[];
-  v_cancelled integer := 0;
 begin
-  -- jobs cancelled while claimed (cancel_jobs) end here, as cancelled
-  if exists (select 1 from graphile_worker._private_cancel_requests) then
-    v_cancelled := cardinality(graphile_worker._private_finish_cancelled(
-      _private_return_jobs.worker_id, job_ids));
-  end if;
   with returned as (
     update graphile_worker._private_jobs as jobs
     set attempts = greatest(0, jobs.attempts - 1), locked_by = null, locked_at = null
@@ -676,7 +670,12 @@ begin
   into v_count, v_queue_ids
   from returned as r;
   perform graphile_worker._private_unlock_job_queues(_private_return_jobs.worker_id, v_queue_ids);
-  return v_count + v_cancelled;
+  -- jobs being cancelled (cancel_jobs) end here, as cancelled: looked up after their rows were
+  -- locked, in a new snapshot, so a cancel that committed meanwhile is seen
+  if v_count > 0 and exists (select 1 from graphile_worker._private_cancel_requests) then
+    perform graphile_worker._private_finish_cancelled(null, null);
+  end if;
+  return v_count;
 end;
 $$;
 
@@ -858,16 +857,16 @@ begin
             coalesce(array_agg(r.n order by r.ord), '{}')
           from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) with ordinality as r(slot, n, ord)
           where c.rate_period is not null
-            and (r.slot + 1) * (extract(epoch from c.rate_period) / 60)
-              > extract(epoch from v_now) - 2 * extract(epoch from c.rate_period))
+            and (r.slot + 1) * extract(epoch from c.rate_period)
+              > (extract(epoch from v_now) - 2 * extract(epoch from c.rate_period)) * 60)
       where c.task_identifier = any(v_limited_names)
       returning c.task_identifier, case when c.paused then 0 else greatest(0, least(
         coalesce(c.max_running - cardinality(c.running_ids), 2147483647),
         coalesce(c.rate_limit - (
           select coalesce(sum(r.n), 0)::integer
           from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as r(slot, n)
-          where (r.slot + 1) * (extract(epoch from c.rate_period) / 60)
-            > extract(epoch from v_now) - extract(epoch from c.rate_period)), 2147483647)))
+          where (r.slot + 1) * extract(epoch from c.rate_period)
+            > (extract(epoch from v_now) - extract(epoch from c.rate_period)) * 60), 2147483647)))
         end as allow
     )
     select array_agg(t.id order by t.id) filter (where rf.allow > 0),
@@ -1267,8 +1266,8 @@ begin
         else c.rate_counts || u.n end
     from (
       select cu.task_identifier, cu.ids, cu.n,
-        floor(extract(epoch from v_now)
-          / (extract(epoch from cc.rate_period) / 60))::bigint as slot
+        floor(extract(epoch from v_now) * 60 / extract(epoch from cc.rate_period))::bigint
+          as slot
       from (
         select v_task_names[array_position(v_task_ids, cl.task_id)] as task_identifier,
           array_agg(cl.id order by cl.id) as ids, count(*)::integer as n
@@ -1362,7 +1361,8 @@ declare
   v_results jsonb;
   v_done_rows graphile_worker._private_jobs[];
   v_failed_rows graphile_worker._private_jobs[];
-  v_cancelled bigint[] := '{}';
+  v_cancelled bigint[];
+  v_cancel_rows graphile_worker._private_jobs[];
 begin
   -- the checker raises the error; the plain expression saves a call on every report
   if report_jobs.worker_id is null or report_jobs.worker_id = '' or length(report_jobs.worker_id) > 128 then
@@ -1513,29 +1513,6 @@ begin
       hint = 'Pass results[i] for completed_job_ids[i] (null for none), or leave results out.';
   end if;
 
-  -- Cancelled while running (cancel_jobs, 0.1.8): whatever the handler did, such a job is
-  -- deleted and recorded as cancelled, and its outcome is cancelled. (One look at a table that
-  -- is empty unless a cancel is under way.)
-  if exists (select 1 from graphile_worker._private_cancel_requests) then
-    v_cancelled := graphile_worker._private_finish_cancelled(report_jobs.worker_id,
-      coalesce(completed_job_ids, '{}') || array(
-        select (e ->> 'id')::bigint
-        from jsonb_array_elements(coalesce(v_failures, '[]'::jsonb)) as e));
-    if cardinality(v_cancelled) > 0 then
-      select array_agg(c.id order by c.ord),
-        case when report_jobs.results is not null
-          then coalesce(json_agg(r.v order by c.ord), '[]'::json) end
-      into completed_job_ids, results
-      from pg_catalog.unnest(completed_job_ids) with ordinality as c(id, ord)
-      left join json_array_elements(report_jobs.results) with ordinality as r(v, ord)
-        on r.ord = c.ord
-      where c.id <> all(v_cancelled);
-      select jsonb_agg(a.e order by a.ord) into v_failures
-      from jsonb_array_elements(v_failures) with ordinality as a(e, ord)
-      where (a.e ->> 'id')::bigint <> all(v_cancelled);
-    end if;
-  end if;
-
   v_history := graphile_worker._private_history_on();
   if v_history then
     if results is not null then
@@ -1615,10 +1592,46 @@ begin
     v_done_rows, v_failed_rows
   from reported as r;
 
+  -- Cancelled while running (cancel_jobs, 0.1.8): whatever the handler did, such a job is
+  -- deleted and recorded as cancelled, and its outcome is cancelled. Looked up after the rows
+  -- above were locked, in a new snapshot, so a cancel that committed while this call waited
+  -- for one of them is seen. (One look at a table that is empty unless a cancel is under way.)
+  if v_ids is not null and exists (select 1 from graphile_worker._private_cancel_requests) then
+    select array_agg(r.job_id) into v_cancelled
+    from graphile_worker._private_cancel_requests as r
+    where r.job_id = any(v_ids);
+    if v_cancelled is not null then
+      -- the failed ones are still here (unlocked by this call, which holds their row locks)
+      with gone as (
+        delete from graphile_worker._private_jobs as jobs
+        where jobs.id = any(v_cancelled)
+        returning jobs
+      )
+      select array_agg(g.jobs) into v_cancel_rows from gone as g;
+      delete from graphile_worker._private_cancel_requests as r
+      where r.job_id = any(v_cancelled);
+      if v_history then
+        v_cancel_rows := coalesce(v_cancel_rows, '{}') || array(
+          select d from pg_catalog.unnest(v_done_rows) as d where d.id = any(v_cancelled));
+        v_done_rows := array(
+          select d from pg_catalog.unnest(v_done_rows) as d where d.id <> all(v_cancelled));
+        v_failed_rows := array(
+          select d from pg_catalog.unnest(v_failed_rows) as d where d.id <> all(v_cancelled));
+      end if;
+      v_outcomes := array(
+        select case when o.id = any(v_cancelled) then 'cancelled' else o.outcome end
+        from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_outcomes))
+          with ordinality as o(id, outcome, ord)
+        order by o.ord);
+    end if;
+  end if;
+
   if v_history then
     perform graphile_worker._private_record_finished(v_done_rows, 'completed',
       report_jobs.worker_id, v_results, v_now);
     perform graphile_worker._private_record_finished(v_failed_rows, 'failed',
+      report_jobs.worker_id, null, v_now);
+    perform graphile_worker._private_record_finished(v_cancel_rows, 'cancelled',
       report_jobs.worker_id, null, v_now);
   end if;
 
@@ -1626,14 +1639,14 @@ begin
 
   -- The outcomes, then the jobs this worker no longer holds (swept, or never its own): lost.
   return query
-  select r.id, r.outcome, r.attempts, r.max_attempts, r.run_at
+  select r.id, r.outcome,
+    case when r.outcome <> 'cancelled' then r.attempts end,
+    case when r.outcome <> 'cancelled' then r.max_attempts end,
+    case when r.outcome <> 'cancelled' then r.run_at end
   from rows from (
     pg_catalog.unnest(v_ids), pg_catalog.unnest(v_outcomes), pg_catalog.unnest(v_attempts),
     pg_catalog.unnest(v_max_attempts), pg_catalog.unnest(v_run_ats)
   ) as r(id, outcome, attempts, max_attempts, run_at)
-  union all
-  select c.id, 'cancelled'::text, null::smallint, null::smallint, null::timestamptz
-  from pg_catalog.unnest(v_cancelled) as c(id)
   union all
   select x.id, 'lost'::text, null::smallint, null::smallint, null::timestamptz
   from (
@@ -1798,16 +1811,18 @@ begin
 
   -- A task at its rate limit (0.1.8): when its oldest counted start stops counting, it may
   -- start again (a task without due jobs then costs one claim that finds nothing).
-  select least(v_result, min(pg_catalog.to_timestamp(
-      (r.first_slot + 1) * (extract(epoch from c.rate_period) / 60)
-      + extract(epoch from c.rate_period))))
+  -- (Slot ends are exact in numeric; the time is rounded up to the microsecond, so a claim at
+  -- the returned time finds the start freed.)
+  select least(v_result, min(timestamptz '1970-01-01 00:00:00+00' + interval '1 microsecond'
+      * ceil(((r.first_slot + 1) * extract(epoch from c.rate_period)
+        + 60 * extract(epoch from c.rate_period)) * 1000000 / 60)))
   into v_result
   from graphile_worker._private_task_controls as c
   cross join lateral (
     select min(s.slot) as first_slot, sum(s.n) as starts
     from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as s(slot, n)
-    where (s.slot + 1) * (extract(epoch from c.rate_period) / 60)
-      > extract(epoch from v_now) - extract(epoch from c.rate_period)
+    where (s.slot + 1) * extract(epoch from c.rate_period)
+      > (extract(epoch from v_now) - extract(epoch from c.rate_period)) * 60
   ) as r
   where c.task_identifier = any(task_identifiers) and c.rate_limit is not null
     and not c.paused and r.starts >= c.rate_limit;
@@ -1925,6 +1940,12 @@ begin
     jobs_recovered := v_count;
     return next;
   end loop;
+
+  -- Cancels left over (0.1.8): a job being cancelled that no runner holds any more, and the
+  -- request of a job that completed just before its cancel committed, end here.
+  if exists (select 1 from graphile_worker._private_cancel_requests) then
+    perform graphile_worker._private_finish_cancelled(null, null);
+  end if;
 end;
 $$;
 

@@ -178,3 +178,53 @@ def test_update_to_0_1_7_keeps_every_level_working_and_history_takes_one_call() 
         with connect("postgres") as admin:
             for role in roles.values():
                 admin.execute(f'drop role if exists "{role}"')
+
+
+def test_update_to_0_1_8_gives_flow_control_to_the_admins_of_0_1_7_only() -> None:
+    """0.1.8 adds the flow-control functions at the admin level: roles granted admin at 0.1.7
+    can call them after ALTER EXTENSION UPDATE without a new grant_role call (and a pause they
+    set holds for claims); producer and runner roles do not get them."""
+    suffix = uuid.uuid4().hex[:8]
+    roles = {level: f"gw_upd18_{level}_{suffix}" for level in ("producer", "runner", "admin")}
+    with connect("postgres") as admin:
+        for role in roles.values():
+            admin.execute(f'create role "{role}"')
+    functions = [
+        "graphile_worker.pause_tasks(text[])",
+        "graphile_worker.resume_tasks(text[])",
+        "graphile_worker.pause_queues(text[])",
+        "graphile_worker.resume_queues(text[])",
+        "graphile_worker.set_task_limits(text, integer, integer, interval)",
+        "graphile_worker.flow_controls()",
+        "graphile_worker.cancel_jobs(bigint[])",
+        "graphile_worker.cancel_jobs_by_key(text[])",
+    ]
+    try:
+        with scratch_database("grants18") as dbname, connect(dbname) as conn:
+            conn.execute("create extension graphile_worker version '0.1.7'")
+            for level, role in roles.items():
+                conn.execute("select graphile_worker.grant_role(%s, %s)", (role, level))
+            conn.execute("select graphile_worker.add_job('t')")
+            conn.execute("alter extension graphile_worker update to '0.1.8'")
+            for function in functions:
+                can = conn.execute(
+                    "select has_function_privilege(r, %s, 'execute')"
+                    " from unnest(%s::text[]) with ordinality as r(r, n) order by n",
+                    (function, list(roles.values())),
+                ).fetchall()
+                assert can == [(False,), (False,), (True,)], function
+
+            conn.execute(f'set role "{roles["admin"]}"')
+            assert conn.execute(
+                "select graphile_worker.pause_tasks(array['t'])").fetchone() == (["t"],)
+            assert conn.execute(
+                "select name, paused from graphile_worker.flow_controls()"
+            ).fetchall() == [("t", True)]
+            conn.execute("reset role")
+            assert conn.execute(
+                "select id from graphile_worker.get_jobs('w', array['t'], 1, null)"
+            ).fetchall() == []
+    finally:
+        with connect("postgres") as admin:
+            for role in roles.values():
+                admin.execute(f'drop role if exists "{role}"')

@@ -119,8 +119,8 @@ as $$
     case when c.rate_limit is not null then (
       select coalesce(sum(s.n), 0)::integer
       from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as s(slot, n)
-      where (s.slot + 1) * (extract(epoch from c.rate_period) / 60)
-        > extract(epoch from pg_catalog.now()) - extract(epoch from c.rate_period)) end,
+      where (s.slot + 1) * extract(epoch from c.rate_period)
+        > (extract(epoch from pg_catalog.now()) - extract(epoch from c.rate_period)) * 60) end,
     c.updated_at
   from graphile_worker._private_task_controls as c
   union all

@@ -10,13 +10,7 @@ as $$
 declare
   v_count integer;
   v_queue_ids integer[];
-  v_cancelled integer := 0;
 begin
-  -- jobs cancelled while claimed (cancel_jobs) end here, as cancelled
-  if exists (select 1 from graphile_worker._private_cancel_requests) then
-    v_cancelled := cardinality(graphile_worker._private_finish_cancelled(
-      _private_return_jobs.worker_id, job_ids));
-  end if;
   with returned as (
     update graphile_worker._private_jobs as jobs
     set attempts = greatest(0, jobs.attempts - 1), locked_by = null, locked_at = null
@@ -28,7 +22,12 @@ begin
   into v_count, v_queue_ids
   from returned as r;
   perform graphile_worker._private_unlock_job_queues(_private_return_jobs.worker_id, v_queue_ids);
-  return v_count + v_cancelled;
+  -- jobs being cancelled (cancel_jobs) end here, as cancelled: looked up after their rows were
+  -- locked, in a new snapshot, so a cancel that committed meanwhile is seen
+  if v_count > 0 and exists (select 1 from graphile_worker._private_cancel_requests) then
+    perform graphile_worker._private_finish_cancelled(null, null);
+  end if;
+  return v_count;
 end;
 $$;
 

@@ -172,16 +172,16 @@ begin
             coalesce(array_agg(r.n order by r.ord), '{}')
           from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) with ordinality as r(slot, n, ord)
           where c.rate_period is not null
-            and (r.slot + 1) * (extract(epoch from c.rate_period) / 60)
-              > extract(epoch from v_now) - 2 * extract(epoch from c.rate_period))
+            and (r.slot + 1) * extract(epoch from c.rate_period)
+              > (extract(epoch from v_now) - 2 * extract(epoch from c.rate_period)) * 60)
       where c.task_identifier = any(v_limited_names)
       returning c.task_identifier, case when c.paused then 0 else greatest(0, least(
         coalesce(c.max_running - cardinality(c.running_ids), 2147483647),
         coalesce(c.rate_limit - (
           select coalesce(sum(r.n), 0)::integer
           from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as r(slot, n)
-          where (r.slot + 1) * (extract(epoch from c.rate_period) / 60)
-            > extract(epoch from v_now) - extract(epoch from c.rate_period)), 2147483647)))
+          where (r.slot + 1) * extract(epoch from c.rate_period)
+            > (extract(epoch from v_now) - extract(epoch from c.rate_period)) * 60), 2147483647)))
         end as allow
     )
     select array_agg(t.id order by t.id) filter (where rf.allow > 0),
@@ -581,8 +581,8 @@ begin
         else c.rate_counts || u.n end
     from (
       select cu.task_identifier, cu.ids, cu.n,
-        floor(extract(epoch from v_now)
-          / (extract(epoch from cc.rate_period) / 60))::bigint as slot
+        floor(extract(epoch from v_now) * 60 / extract(epoch from cc.rate_period))::bigint
+          as slot
       from (
         select v_task_names[array_position(v_task_ids, cl.task_id)] as task_identifier,
           array_agg(cl.id order by cl.id) as ids, count(*)::integer as n

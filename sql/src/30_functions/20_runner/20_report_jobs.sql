@@ -55,7 +55,8 @@ declare
   v_results jsonb;
   v_done_rows graphile_worker._private_jobs[];
   v_failed_rows graphile_worker._private_jobs[];
-  v_cancelled bigint[] := '{}';
+  v_cancelled bigint[];
+  v_cancel_rows graphile_worker._private_jobs[];
 begin
   -- the checker raises the error; the plain expression saves a call on every report
   if report_jobs.worker_id is null or report_jobs.worker_id = '' or length(report_jobs.worker_id) > 128 then
@@ -206,29 +207,6 @@ begin
       hint = 'Pass results[i] for completed_job_ids[i] (null for none), or leave results out.';
   end if;
 
-  -- Cancelled while running (cancel_jobs, 0.1.8): whatever the handler did, such a job is
-  -- deleted and recorded as cancelled, and its outcome is cancelled. (One look at a table that
-  -- is empty unless a cancel is under way.)
-  if exists (select 1 from graphile_worker._private_cancel_requests) then
-    v_cancelled := graphile_worker._private_finish_cancelled(report_jobs.worker_id,
-      coalesce(completed_job_ids, '{}') || array(
-        select (e ->> 'id')::bigint
-        from jsonb_array_elements(coalesce(v_failures, '[]'::jsonb)) as e));
-    if cardinality(v_cancelled) > 0 then
-      select array_agg(c.id order by c.ord),
-        case when report_jobs.results is not null
-          then coalesce(json_agg(r.v order by c.ord), '[]'::json) end
-      into completed_job_ids, results
-      from pg_catalog.unnest(completed_job_ids) with ordinality as c(id, ord)
-      left join json_array_elements(report_jobs.results) with ordinality as r(v, ord)
-        on r.ord = c.ord
-      where c.id <> all(v_cancelled);
-      select jsonb_agg(a.e order by a.ord) into v_failures
-      from jsonb_array_elements(v_failures) with ordinality as a(e, ord)
-      where (a.e ->> 'id')::bigint <> all(v_cancelled);
-    end if;
-  end if;
-
   v_history := graphile_worker._private_history_on();
   if v_history then
     if results is not null then
@@ -308,10 +286,46 @@ begin
     v_done_rows, v_failed_rows
   from reported as r;
 
+  -- Cancelled while running (cancel_jobs, 0.1.8): whatever the handler did, such a job is
+  -- deleted and recorded as cancelled, and its outcome is cancelled. Looked up after the rows
+  -- above were locked, in a new snapshot, so a cancel that committed while this call waited
+  -- for one of them is seen. (One look at a table that is empty unless a cancel is under way.)
+  if v_ids is not null and exists (select 1 from graphile_worker._private_cancel_requests) then
+    select array_agg(r.job_id) into v_cancelled
+    from graphile_worker._private_cancel_requests as r
+    where r.job_id = any(v_ids);
+    if v_cancelled is not null then
+      -- the failed ones are still here (unlocked by this call, which holds their row locks)
+      with gone as (
+        delete from graphile_worker._private_jobs as jobs
+        where jobs.id = any(v_cancelled)
+        returning jobs
+      )
+      select array_agg(g.jobs) into v_cancel_rows from gone as g;
+      delete from graphile_worker._private_cancel_requests as r
+      where r.job_id = any(v_cancelled);
+      if v_history then
+        v_cancel_rows := coalesce(v_cancel_rows, '{}') || array(
+          select d from pg_catalog.unnest(v_done_rows) as d where d.id = any(v_cancelled));
+        v_done_rows := array(
+          select d from pg_catalog.unnest(v_done_rows) as d where d.id <> all(v_cancelled));
+        v_failed_rows := array(
+          select d from pg_catalog.unnest(v_failed_rows) as d where d.id <> all(v_cancelled));
+      end if;
+      v_outcomes := array(
+        select case when o.id = any(v_cancelled) then 'cancelled' else o.outcome end
+        from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_outcomes))
+          with ordinality as o(id, outcome, ord)
+        order by o.ord);
+    end if;
+  end if;
+
   if v_history then
     perform graphile_worker._private_record_finished(v_done_rows, 'completed',
       report_jobs.worker_id, v_results, v_now);
     perform graphile_worker._private_record_finished(v_failed_rows, 'failed',
+      report_jobs.worker_id, null, v_now);
+    perform graphile_worker._private_record_finished(v_cancel_rows, 'cancelled',
       report_jobs.worker_id, null, v_now);
   end if;
 
@@ -319,14 +333,14 @@ begin
 
   -- The outcomes, then the jobs this worker no longer holds (swept, or never its own): lost.
   return query
-  select r.id, r.outcome, r.attempts, r.max_attempts, r.run_at
+  select r.id, r.outcome,
+    case when r.outcome <> 'cancelled' then r.attempts end,
+    case when r.outcome <> 'cancelled' then r.max_attempts end,
+    case when r.outcome <> 'cancelled' then r.run_at end
   from rows from (
     pg_catalog.unnest(v_ids), pg_catalog.unnest(v_outcomes), pg_catalog.unnest(v_attempts),
     pg_catalog.unnest(v_max_attempts), pg_catalog.unnest(v_run_ats)
   ) as r(id, outcome, attempts, max_attempts, run_at)
-  union all
-  select c.id, 'cancelled'::text, null::smallint, null::smallint, null::timestamptz
-  from pg_catalog.unnest(v_cancelled) as c(id)
   union all
   select x.id, 'lost'::text, null::smallint, null::smallint, null::timestamptz
   from (

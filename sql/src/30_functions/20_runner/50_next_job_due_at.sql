@@ -76,16 +76,18 @@ begin
 
   -- A task at its rate limit (0.1.8): when its oldest counted start stops counting, it may
   -- start again (a task without due jobs then costs one claim that finds nothing).
-  select least(v_result, min(pg_catalog.to_timestamp(
-      (r.first_slot + 1) * (extract(epoch from c.rate_period) / 60)
-      + extract(epoch from c.rate_period))))
+  -- (Slot ends are exact in numeric; the time is rounded up to the microsecond, so a claim at
+  -- the returned time finds the start freed.)
+  select least(v_result, min(timestamptz '1970-01-01 00:00:00+00' + interval '1 microsecond'
+      * ceil(((r.first_slot + 1) * extract(epoch from c.rate_period)
+        + 60 * extract(epoch from c.rate_period)) * 1000000 / 60)))
   into v_result
   from graphile_worker._private_task_controls as c
   cross join lateral (
     select min(s.slot) as first_slot, sum(s.n) as starts
     from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as s(slot, n)
-    where (s.slot + 1) * (extract(epoch from c.rate_period) / 60)
-      > extract(epoch from v_now) - extract(epoch from c.rate_period)
+    where (s.slot + 1) * extract(epoch from c.rate_period)
+      > (extract(epoch from v_now) - extract(epoch from c.rate_period)) * 60
   ) as r
   where c.task_identifier = any(task_identifiers) and c.rate_limit is not null
     and not c.paused and r.starts >= c.rate_limit;

@@ -101,6 +101,12 @@ begin
     jobs_recovered := v_count;
     return next;
   end loop;
+
+  -- Cancels left over (0.1.8): a job being cancelled that no runner holds any more, and the
+  -- request of a job that completed just before its cancel committed, end here.
+  if exists (select 1 from graphile_worker._private_cancel_requests) then
+    perform graphile_worker._private_finish_cancelled(null, null);
+  end if;
 end;
 $$;
 
