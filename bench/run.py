@@ -10,6 +10,7 @@ large-table scenario and a profile mode, against a real PostgreSQL server.
     python bench/run.py --workloads sustained              # 10M jobs over 30 min at a fixed rate
     python bench/run.py --workloads hops,latency           # one job's latency taken apart
     python bench/run.py --workloads history                # finished jobs: on/off, pruning under load
+    python bench/run.py --workloads flow                   # set_task_limits: max_running, rate
 
 Every measurement uses a fresh database with the extension (dropped afterwards). Rates are
 jobs per second (higher is better), latency is enqueue -> handler start in ms. Speed targets
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import psycopg
 from dbs import scratch_database
+from flow import main_flow
 from history import main_history
 from hops import hops
 from long_txn import main_long_txn
@@ -273,6 +275,23 @@ def main() -> int:
                     help="history: finished jobs to prune under load")
     ap.add_argument("--hist-jobs", type=int, default=1_000_000,
                     help="history: jobs waiting while pruning")
+    ap.add_argument("--flow-parts", default="max_running,rate_limit,mixed",
+                    help="flow: comma-separated parts: max_running, rate_limit, mixed")
+    ap.add_argument("--flow-jobs", type=int, default=5_000,
+                    help="flow: jobs of the max_running part")
+    ap.add_argument("--flow-ms", type=float, default=20,
+                    help="flow: milliseconds each job of the max_running part sleeps")
+    ap.add_argument("--flow-rate-seconds", type=float, default=180,
+                    help="flow: seconds the rate_limit part runs and measures")
+    ap.add_argument("--flow-free-jobs", type=int, default=2_000,
+                    help="flow: no-op jobs of the mixed part")
+    ap.add_argument("--flow-rounds", type=int, default=2,
+                    help="flow: rounds of the mixed part (alone, mixed alternating)")
+    ap.add_argument("--flow-out", default=None, help="flow: write the results as JSON here")
+    ap.add_argument("--flow-dir", default=None,
+                    help="flow: keep the job records and runner logs here (default: removed)")
+    ap.add_argument("--flow-log-level", default="warning",
+                    help="flow: the runners' --log-level (their logs go to --flow-dir)")
     ap.add_argument("--sus-rate", type=float, default=5600, help="sustained: jobs/s enqueued")
     ap.add_argument("--sus-minutes", type=float, default=30, help="sustained: minutes enqueueing")
     ap.add_argument("--sus-producers", type=int, default=2, help="sustained: producer processes")
@@ -321,6 +340,25 @@ def main() -> int:
     if "history" in workloads:
         main_history(args.dsn, args.n_process, args.rounds, args.hist_rows, args.hist_jobs)
         workloads.discard("history")
+        if not workloads:
+            return 0
+
+    if "flow" in workloads:
+        held = main_flow(
+            args.dsn,
+            parts=args.flow_parts.split(","),
+            jobs=args.flow_jobs,
+            ms=args.flow_ms,
+            rate_seconds=args.flow_rate_seconds,
+            free_jobs=args.flow_free_jobs,
+            rounds=args.flow_rounds,
+            out_path=args.flow_out,
+            folder=args.flow_dir,
+            log_level=args.flow_log_level,
+        )
+        workloads.discard("flow")
+        if not held:
+            return 1
         if not workloads:
             return 0
 
