@@ -28,6 +28,10 @@ database's view, from the claim to the report (finished_at), is read back as wel
    alternating, `--flow-rounds` (2) times: the median drain rate of `free` both ways (mixed,
    every claim locks the control row of `limited`). The fleet stops once `free` is done.
 
+4. cancel: 1 runner at -j 10 runs 10 `sleeper` jobs (10 minutes each); each is cancelled with
+   its own cancel_jobs call, one after another, twice over (20 jobs): the time from the
+   call's commit to the handler's CancelledError (median and most; target under 1 s).
+
 The calls of get_jobs, wait_for_jobs and next_job_due_at are counted (track_functions = pl).
 Prints each part and a JSON document of all (written to `--flow-out` too). Nothing here asserts
 a speed; a broken limit is reported as such (and the exit status is 1).
@@ -425,6 +429,51 @@ def part_mixed(base_dsn: str, folder: Path, *, free: int, limited: int, ms: floa
     }
 
 
+def part_cancel(base_dsn: str, folder: Path, *, batches: int, concurrency: int,
+                log_level: str) -> dict[str, Any]:
+    """Cancel running async jobs one by one: from each cancel_jobs commit to the handler's
+    CancelledError."""
+    latencies: list[float] = []
+    with scratch_database(base_dsn, "gw_flow_cancel") as dsn:
+        _setup(dsn)
+        with _fleet(dsn, 1, concurrency, folder, log_level):
+            for _ in range(batches):
+                _enqueue(dsn, [("sleeper", "{}")] * concurrency)
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    deadline = time.monotonic() + 60
+                    while True:
+                        ids = [r[0] for r in conn.execute(
+                            "select id from graphile_worker._private_jobs"
+                            " where locked_at is not null order by id").fetchall()]
+                        if len(ids) == concurrency:
+                            break
+                        if time.monotonic() > deadline:
+                            raise RuntimeError("the sleeper jobs did not all start in 60 s")
+                        time.sleep(0.05)
+                    time.sleep(0.5)  # every handler is in its sleep
+                    committed: dict[int, float] = {}
+                    for job_id in ids:
+                        row = conn.execute("select cancelled from graphile_worker.cancel_jobs"
+                                           "(array[%s::bigint])", (job_id,)).fetchone()
+                        committed[job_id] = time.time()
+                        if row != (True,):
+                            raise RuntimeError(f"cancel_jobs({job_id}) gave {row}")
+                        time.sleep(0.2)
+                _wait_until_gone(dsn, ["sleeper"], 60)
+                heard = {r.id: r.end for r in _runs(folder, "cancelled")}
+                missing = set(committed) - set(heard)
+                if missing:
+                    raise RuntimeError(f"jobs {sorted(missing)} were not interrupted")
+                latencies += [heard[i] - committed[i] for i in committed]
+                for path in folder.glob("runner*.txt"):
+                    path.write_text("")
+    return {
+        "cancels": len(latencies),
+        "median ms": statistics.median(latencies) * 1000,
+        "max ms": max(latencies) * 1000,
+    }
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -432,7 +481,7 @@ def main_flow(base_dsn: str, *, parts: list[str], jobs: int, ms: float, rate_sec
               free_jobs: int, rounds: int, out_path: str | None, folder: str | None,
               log_level: str) -> bool:
     """Run the parts; print them and the JSON document. Returns whether every limit held."""
-    unknown = set(parts) - {"max_running", "rate_limit", "mixed"}
+    unknown = set(parts) - {"max_running", "rate_limit", "mixed", "cancel"}
     if unknown:
         raise ValueError(f"unknown --flow-parts: {', '.join(sorted(unknown))}")
     root = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="gw_flow_"))
@@ -502,6 +551,14 @@ def main_flow(base_dsn: str, *, parts: list[str], jobs: int, ms: float, rate_sec
                   f" no-op jobs drained; get_jobs calls {mx['get_jobs calls alone']:.0f}"
                   f" alone ({mx['get_jobs ms alone']:.2f} ms each), {mx['get_jobs calls mixed']:.0f}"
                   f" mixed ({mx['get_jobs ms mixed']:.2f} ms each)", flush=True)
+        if "cancel" in parts:
+            sub = root / "cancel"
+            sub.mkdir()
+            cn = result["cancel"] = part_cancel(base_dsn, sub, batches=2, concurrency=10,
+                                                log_level=log_level)
+            print(f"cancel of a running async job ({cn['cancels']} one by one): the handler's"
+                  f" CancelledError {cn['median ms']:.1f} ms after cancel_jobs committed"
+                  f" (median), {cn['max ms']:.1f} ms at most", flush=True)
     finally:
         if folder is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -1,11 +1,13 @@
 """Task file of the flow-control workloads (bench/flow.py): `limited` sleeps for the payload's
-"ms" milliseconds; `rated` and `free` do nothing.
+"ms" milliseconds; `rated` and `free` do nothing; `sleeper` sleeps 10 minutes unless it is
+cancelled (cancel_jobs), and then writes down when its CancelledError came.
 
     python -m gw_runner bench/flow_tasks.py -c $DSN -j 10
 
 With BENCH_FLOW_RECORD=<file>, each job appends "<task> <job id> <locked_at> <start> <end>"
 (epoch seconds: the claim's time from the database, then the handler's own start and end) to
-that file, one line per job, written as the handler ends.
+that file, one line per job, written as the handler ends; a cancelled `sleeper` writes
+"cancelled <job id> 0 <start> <the time of its CancelledError>".
 """
 
 from __future__ import annotations
@@ -43,3 +45,14 @@ async def rated(payload: Any, ctx: JobContext) -> None:
 @task
 async def free(payload: Any, ctx: JobContext) -> None:
     _record(ctx, time.time())
+
+
+@task
+async def sleeper(payload: Any, ctx: JobContext) -> None:
+    start = time.time()
+    try:
+        await asyncio.sleep(600)
+    except asyncio.CancelledError:
+        if _FILE is not None:
+            _FILE.write(f"cancelled {ctx.job_id} 0 {start:.6f} {time.time():.6f}\n")
+        raise

@@ -275,8 +275,8 @@ def main() -> int:
                     help="history: finished jobs to prune under load")
     ap.add_argument("--hist-jobs", type=int, default=1_000_000,
                     help="history: jobs waiting while pruning")
-    ap.add_argument("--flow-parts", default="max_running,rate_limit,mixed",
-                    help="flow: comma-separated parts: max_running, rate_limit, mixed")
+    ap.add_argument("--flow-parts", default="max_running,rate_limit,mixed,cancel",
+                    help="flow: comma-separated parts: max_running, rate_limit, mixed, cancel")
     ap.add_argument("--flow-jobs", type=int, default=5_000,
                     help="flow: jobs of the max_running part")
     ap.add_argument("--flow-ms", type=float, default=20,

@@ -17,6 +17,11 @@
       async def send_email(payload, ctx):
           ...
 
+- Pause and resume tasks and queues, limit a task, cancel jobs (docs/api.md, "Flow
+  control")::
+
+      pause_tasks(conn, ["send_email"]); cancel_jobs(conn, [job.id])
+
 - Or run a worker inside your own asyncio application (docs/api.md)::
 
       async with Worker([send_email], connection=pool, concurrency=5):
@@ -30,7 +35,28 @@ from typing import TYPE_CHECKING, Any
 from ._api import WorkerOptions
 from ._context import AbortSignal, JobContext
 from ._enqueue import JobSpec, add_job, add_job_async, add_jobs, add_jobs_async
+from ._flow import (
+    CancelResult,
+    FlowControl,
+    cancel_jobs,
+    cancel_jobs_async,
+    cancel_jobs_by_key,
+    cancel_jobs_by_key_async,
+    flow_controls,
+    flow_controls_async,
+    pause_queues,
+    pause_queues_async,
+    pause_tasks,
+    pause_tasks_async,
+    resume_queues,
+    resume_queues_async,
+    resume_tasks,
+    resume_tasks_async,
+    set_task_limits,
+    set_task_limits_async,
+)
 from ._hooks import (
+    JobCancelled,
     JobFailed,
     JobPermanentlyFailed,
     JobsRecovered,
@@ -87,11 +113,14 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AbortSignal",
+    "CancelResult",
     "ConfigurationError",
     "DatabaseError",
+    "FlowControl",
     "GraphileWorkerError",
     "HealthServer",
     "Job",
+    "JobCancelled",
     "JobContext",
     "JobFailed",
     "JobPermanentlyFailed",
@@ -118,12 +147,28 @@ __all__ = [
     "add_job_async",
     "add_jobs",
     "add_jobs_async",
+    "cancel_jobs",
+    "cancel_jobs_async",
+    "cancel_jobs_by_key",
+    "cancel_jobs_by_key_async",
+    "flow_controls",
+    "flow_controls_async",
     "heartbeat_file",
     "job_status",
     "job_status_async",
     "job_status_by_key",
     "job_status_by_key_async",
     "load_task_file",
+    "pause_queues",
+    "pause_queues_async",
+    "pause_tasks",
+    "pause_tasks_async",
+    "resume_queues",
+    "resume_queues_async",
+    "resume_tasks",
+    "resume_tasks_async",
+    "set_task_limits",
+    "set_task_limits_async",
     "spec_of",
     "task",
     "wait_for_job",

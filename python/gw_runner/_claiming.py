@@ -23,9 +23,10 @@ would keep those queues' heads from the other runners).
 
 The stage owns the local queue and the ids of every job this worker holds (claimed, not yet
 reported or returned), and gives jobs back: ``return_jobs`` for unstarted ones (shutdown,
-queue TTL, a sweep that declared this worker lost) and ``return_unheld_jobs`` after a claim
-whose result may have been lost with its connection. Rows it cannot decode go to
-``on_undecodable``; slots take jobs with :meth:`Claimer.take`.
+queue TTL, a sweep that declared this worker lost, a paused task or queue, a cancel: see
+:meth:`Claimer.withdraw`) and ``return_unheld_jobs`` after a claim whose result may have been
+lost with its connection. Rows it cannot decode go to ``on_undecodable``; slots take jobs
+with :meth:`Claimer.take`.
 """
 
 from __future__ import annotations
@@ -212,6 +213,17 @@ class Claimer:
         if ids:
             self._demand.set()
         return ids
+
+    def withdraw(self, match: Callable[[JobRun], bool]) -> list[int]:
+        """Take the jobs of the local queue that ``match`` out of it, in their order (to be
+        given back: their task or queue was paused, or they were cancelled)."""
+        taken = [run for run in self.queue if match(run)]
+        if taken:
+            kept = [run for run in self.queue if not match(run)]
+            self.queue.clear()
+            self.queue.extend(kept)
+            self._demand.set()
+        return [run.job.id for run in taken]
 
     def unstarted(self) -> list[int]:
         """Take every job of the local queue out of it (to be given back)."""
@@ -572,8 +584,12 @@ class Claimer:
             self.gave_up = True
             return
         self.held.difference_update(ids)
-        log.info("returned %d unstarted job(s) to the queue (%s)", count, reason,
-                 extra=self._extra)
+        if reason == "cancelled":  # cancel_jobs: the database ends them as cancelled
+            log.info("gave back %d cancelled job(s) not started yet: they end as cancelled",
+                     count, extra=self._extra)
+        else:
+            log.info("returned %d unstarted job(s) to the queue (%s)", count, reason,
+                     extra=self._extra)
         if self._hooks:
             self._hooks.emit("on_jobs_returned",
                              JobsReturned(self.worker_id, tuple(ids), count, reason))

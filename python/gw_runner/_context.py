@@ -43,8 +43,9 @@ job_logger = logging.getLogger("gw_runner.job")
 
 
 class AbortSignal:
-    """Set when the job should stop early: the runner is shutting down, or the task's
-    timeout has passed. ``reason`` says which.
+    """Set when the job should stop early: the runner is shutting down, the task's timeout
+    has passed, or the job was cancelled (``cancel_jobs``). ``reason`` says which
+    (``timeout``, ``cancelled``, or why the runner stops).
 
     Sync handlers poll ``is_set()`` or block in ``wait(timeout)``; async handlers
     ``await signal.wait_async()`` (or are cancelled on a forced shutdown).
@@ -111,13 +112,15 @@ class JobContext:
       max_attempts, run_at, key, priority, flags, payload as stored...);
     - ``worker_id``: the id this runner locks jobs with;
     - ``logger``: a logger bound to the job (records carry ``job_id``, ``task``, ``worker_id``);
-    - ``abort_signal``: an :class:`AbortSignal` set when the runner shuts down or the
-      task's timeout passes;
+    - ``abort_signal``: an :class:`AbortSignal` set when the runner shuts down, the task's
+      timeout passes or the job is cancelled;
+    - ``cancelled``: true once the job was cancelled (``graphile_worker.cancel_jobs``) while it
+      ran: it will not run again whatever the handler does, so it may stop at once;
     - ``add_job``/``add_jobs`` (async handlers, awaited) and ``add_job_sync``/``add_jobs_sync``
       (sync handlers, blocking): enqueue more jobs, each in its own transaction.
     """
 
-    __slots__ = ("_abort", "_logger", "_worker", "job", "worker_id")
+    __slots__ = ("_abort", "_cancelled", "_logger", "_worker", "job", "worker_id")
 
     def __init__(self, job: Job, worker: JobHost) -> None:
         self.job = job
@@ -125,6 +128,7 @@ class JobContext:
         self._worker = worker
         self._logger: _JobLogger | None = None
         self._abort: AbortSignal | None = None
+        self._cancelled = False
 
     def __repr__(self) -> str:
         return f"<JobContext job {self.job.id} ({self.job.task_identifier})>"
@@ -165,15 +169,30 @@ class JobContext:
         signal = self._abort
         if signal is None:
             signal = self._abort = AbortSignal(self._worker.loop)
-            reason = self._worker.abort_reason
+            # read after the signal is in place: a cancel or stop from the loop's thread meanwhile
+            # either sees the signal or is seen here
+            reason = "cancelled" if self._cancelled else self._worker.abort_reason
             if reason is not None:
                 signal.set(reason)
         return signal
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was cancelled while it ran (``graphile_worker.cancel_jobs``,
+        ``gw_runner.cancel_jobs``): the database ends it as cancelled whatever the handler does
+        now, so it should stop. ``abort_signal`` is set too, with reason ``cancelled``; an async
+        handler is also cancelled (``asyncio.CancelledError`` at its current ``await``)."""
+        return self._cancelled
 
     def _set_abort(self, reason: str) -> None:
         """Runner side: set the signal if a handler has looked at it (created lazily)."""
         if self._abort is not None:
             self._abort.set(reason)
+
+    def _cancel(self) -> None:
+        """Runner side: the job was cancelled (``cancelled`` and the abort signal)."""
+        self._cancelled = True
+        self._set_abort("cancelled")
 
     async def add_job(
         self,

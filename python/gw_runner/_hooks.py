@@ -11,7 +11,8 @@ Job outcome events fire once the database has recorded the outcome (``report_job
 they agree with the table: ``on_job_failed`` knows whether the job will be retried and when.
 The order, per job: ``on_job_started``, then either ``on_job_succeeded``, or ``on_job_failed``
 (``will_retry`` true or false) followed, when no attempt is left, by
-``on_job_permanently_failed``. See docs/api.md.
+``on_job_permanently_failed``, or ``on_job_cancelled`` (the job was cancelled while it ran:
+``cancel_jobs``). See docs/api.md.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._job import Job
 log = logging.getLogger("gw_runner.hooks")
 
 __all__ = [
+    "JobCancelled",
     "JobFailed",
     "JobPermanentlyFailed",
     "JobStarted",
@@ -109,11 +111,24 @@ class JobPermanentlyFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class JobCancelled:
+    """The job was cancelled while it ran (``cancel_jobs``) and the database ended it as
+    cancelled when the runner reported it: it will not run again. ``duration``: seconds the
+    handler ran (None when it did not run to an end). A job cancelled before it started fires
+    no job event (it is among the ``on_jobs_returned`` ids, ``reason="cancelled"``)."""
+
+    worker_id: str
+    job: Job
+    duration: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class JobsReturned:
-    """Claimed jobs given back to the queue unstarted (``return_jobs``: attempt refunded):
-    they waited in the local queue longer than ``local_queue_ttl``, or the worker is shutting
-    down. ``count`` is how many the database released (ids no longer locked by this worker
-    are skipped)."""
+    """Claimed jobs given back unstarted (``return_jobs``: attempt refunded): ``reason`` is
+    ``shutdown``, ``not started within N s`` (the local queue's TTL), ``paused`` (their task or
+    queue was paused), ``cancelled`` (cancelled before they started: the database ends them
+    as cancelled instead of giving them back) or ``this worker was declared lost``. ``count``
+    is how many the database released (ids no longer locked by this worker are skipped)."""
 
     worker_id: str
     job_ids: tuple[int, ...]
@@ -160,6 +175,9 @@ class WorkerHooks:
         return None
 
     def on_job_permanently_failed(self, event: JobPermanentlyFailed) -> HookResult:
+        return None
+
+    def on_job_cancelled(self, event: JobCancelled) -> HookResult:
         return None
 
     def on_jobs_returned(self, event: JobsReturned) -> HookResult:

@@ -31,7 +31,7 @@ from . import _sql
 from ._aio import wait_event
 from ._convert import PayloadError
 from ._db import ChannelLike, backoff_delay, fetchall_lenient
-from ._hooks import HookDispatcher, JobFailed, JobPermanentlyFailed, JobSucceeded
+from ._hooks import HookDispatcher, JobCancelled, JobFailed, JobPermanentlyFailed, JobSucceeded
 from ._record import JobRun
 from ._text import first_line, fmt_time, storable
 from .errors import DatabaseError, PermanentFailure, RetryLater, Snooze, WorkerOfAnotherRole
@@ -276,8 +276,8 @@ class Reporter:
     # -- after the database answered -------------------------------------------------------
 
     def _emit(self, rows: list[Row], runs: dict[int, JobRun]) -> None:
-        """The outcome hooks for the rows of ``report_jobs`` (a ``lost`` outcome fires
-        nothing)."""
+        """The outcome hooks for the rows of ``report_jobs`` (``completed``, ``failed``,
+        ``permanently_failed``, ``cancelled``; ``snoozed`` and ``lost`` fire nothing)."""
         hooks, wid = self._hooks, self.worker_id
         for job_id, outcome, _attempts, _max_attempts, run_at in rows:
             run = runs.get(job_id)
@@ -294,6 +294,8 @@ class Reporter:
                 if not retry:
                     hooks.emit("on_job_permanently_failed",
                                JobPermanentlyFailed(wid, run.job, run.exc, run.message))
+            elif outcome == "cancelled":
+                hooks.emit("on_job_cancelled", JobCancelled(wid, run.job, run.duration))
 
     def _log(self, rows: list[Row], runs: dict[int, JobRun], *, retried: bool) -> bool:
         """Log failures once the database has recorded them (with the retry time); a
@@ -319,6 +321,9 @@ class Reporter:
                     job_id, task, attempts, max_attempts, message, fmt_time(run_at),
                     exc_info=_exc_info(run) if attempts == 1 or debug else None, extra=extra,
                 )
+            elif outcome == "cancelled":
+                log.info("job %d (%s) cancelled (cancel_jobs): ended as cancelled, not retried",
+                         job_id, task, extra=extra)
             elif outcome == "permanently_failed":
                 log.error(
                     "job %d (%s) failed permanently (attempt %d of %d): %s", job_id, task,

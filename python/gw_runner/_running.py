@@ -11,6 +11,11 @@ handler; one that ignores its cancellation for ``ABANDON_AFTER`` seconds is aban
 job fails, a new slot takes its place, the handler runs on alone). A sync handler past its
 limit is abandoned on its thread. Whatever a handler raises, ``BaseException`` included, and
 however its exception prints, the job gets an outcome and the slot goes on.
+
+A job cancelled while it runs (``cancel_jobs``, :meth:`Slots.cancel_job`) gets its context's
+``cancelled`` flag and abort signal; an async handler is also cancelled, and the
+``CancelledError`` it ends with fails the job like any error (the database ends it as
+cancelled) instead of ending the slot.
 """
 
 from __future__ import annotations
@@ -52,14 +57,28 @@ class _Recovery(Protocol):
 class _Slot:
     """One slot: a task that runs jobs one after the other. ``abandoned``: its async handler
     ignored cancellation; a new slot took its place, this one ends when the handler
-    returns."""
+    returns. ``run``: the job it runs; ``in_handler``: its async handler is being awaited;
+    ``cancel_sent``: the task was cancelled for that job's cancel (withdrawn once the handler
+    ends, so the slot goes on)."""
 
-    __slots__ = ("abandoned", "index", "task")
+    __slots__ = ("abandoned", "cancel_sent", "in_handler", "index", "run", "task")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.task: asyncio.Task[None] | None = None
         self.abandoned = False
+        self.run: JobRun | None = None
+        self.in_handler = False
+        self.cancel_sent = False
+
+    def end_handler(self) -> None:
+        """The async handler returned or raised: withdraw the cancel sent for its job, so
+        only other cancellations (a forceful shutdown) count."""
+        self.in_handler = False
+        if self.cancel_sent:
+            self.cancel_sent = False
+            if self.task is not None:
+                self.task.uncancel()
 
 
 class Slots:
@@ -103,6 +122,9 @@ class Slots:
         self.running: dict[int, JobRun] = {}
         self._slots: list[_Slot] = []
         self._abandoned: set[_Slot] = set()
+        #: cancelled jobs this worker holds that were neither queued nor running when the
+        #: cancel came (handed to a slot that has not started them): given back at start
+        self._cancel_pending: set[int] = set()
 
     # -- state, for the worker ---------------------------------------------------------------
 
@@ -124,6 +146,25 @@ class Slots:
     def start(self, count: int) -> None:
         for _ in range(count):
             self._start_slot()
+
+    def cancel_job(self, job_id: int) -> bool:
+        """The job was cancelled (``cancel_jobs``). Running: set its context's ``cancelled``
+        and abort signal and, for an async handler, cancel it (once); True. Otherwise (about to
+        start, or finished and being reported) it is given back if a slot starts it; False."""
+        run = self.running.get(job_id)
+        if run is None or run.ctx is None:
+            held = self._claimer.held
+            self._cancel_pending = {i for i in self._cancel_pending if i in held}
+            if job_id in held:
+                self._cancel_pending.add(job_id)
+            return False
+        run.ctx._cancel()
+        for slot in self._slots:
+            if slot.run is run and slot.in_handler and not slot.cancel_sent:
+                if slot.task is not None and not slot.task.done():
+                    slot.cancel_sent = True
+                    slot.task.cancel()
+        return True
 
     def _start_slot(self) -> None:
         slot = _Slot(len(self._slots))
@@ -196,6 +237,10 @@ class Slots:
             run = take_nowait() or await take()
             if run is None:
                 return
+            if self._cancel_pending and run.job.id in self._cancel_pending:
+                self._cancel_pending.discard(run.job.id)
+                await self._claimer.return_jobs([run.job.id], reason="cancelled")
+                continue
             recovery = self._recovery()
             if recovery is not None and not recovery.holds_jobs():
                 # so long since the last heartbeat that a sweep may have released this job
@@ -210,6 +255,7 @@ class Slots:
                     await self._claimer.return_jobs([run.job.id],
                                                     reason="this worker was declared lost")
                     continue
+            slot.run = run
             try:
                 await self._run_job(run, slot)
             except asyncio.CancelledError:
@@ -222,6 +268,8 @@ class Slots:
                               extra={**self._extra, "job_id": run.job.id})
                 if self.running.pop(run.job.id, None) is not None:
                     self._finish_failed(run, "internal error of the runner (see its log)")
+            finally:
+                slot.run = None
             streak += 1
             if streak >= _YIELD_EVERY:
                 # A handler that never suspends (no await inside) would let this slot run the
@@ -253,7 +301,16 @@ class Slots:
                         message, replacement = failed
                         self._finish_failed(run, message, payload=replacement, timed=True)
                     return
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as e:
+            task = slot.task
+            if task is not None and task.cancelling() == 0 and not slot.abandoned:
+                # not a cancellation of the slot (a forceful shutdown): the job's cancel, or
+                # the handler's own CancelledError; the job fails like any error, the slot goes on
+                if self.running.pop(job.id, None) is not None:
+                    message = ("the job was cancelled (graphile_worker.cancel_jobs)"
+                               if ctx.cancelled else error_message(e))
+                    self._finish_failed(run, message, e, permanent=ctx.cancelled)
+                return
             if self.running.pop(job.id, None) is not None:
                 self._finish_failed(run, "the job was cancelled (forceful shutdown)")
             raise
@@ -334,16 +391,23 @@ class Slots:
         limit, source = job_time_limit(job.flags, spec.timeout, self._job_timeout)
         args = (payload, ctx) if spec.wants_ctx else (payload,)
         if spec.is_async:
+            slot.in_handler = True  # from here on, a cancel of the job cancels the slot's task
             if limit is None:
-                return await spec.fn(*args)
+                try:
+                    return await spec.fn(*args)
+                finally:
+                    slot.end_handler()
             timer = asyncio.timeout(limit)
             watch = asyncio.get_running_loop().call_later(
                 limit + ABANDON_AFTER, self._abandon_handler, slot, run,
                 _timeout_message(spec.identifier, limit, source),
             )
             try:
-                async with timer:
-                    return await spec.fn(*args)
+                try:
+                    async with timer:
+                        return await spec.fn(*args)
+                finally:
+                    slot.end_handler()
             except TimeoutError:
                 if not timer.expired():
                     raise  # the handler's own TimeoutError

@@ -77,6 +77,11 @@ ADD_JOBS: Final = (
 
 LISTEN: Final = 'LISTEN "jobs:insert"'
 
+#: Flow control (extension 0.1.8): ``{"op": "pause_tasks" | "resume_tasks" | "pause_queues" |
+#: "resume_queues" | "limits", "names": [...]}`` and ``{"op": "cancel", "ids": [...]}``. On an
+#: older extension nobody notifies it, and listening costs nothing.
+LISTEN_CONTROL: Final = 'LISTEN "graphile_worker:control"'
+
 # -- job status and waiting (gw_runner._status) -------------------------------------------
 
 _STATUS_COLUMNS: Final = (
@@ -103,6 +108,35 @@ LISTEN_FINISHED: Final = 'LISTEN "graphile_worker:finished"'
 
 #: After a wait on the caller's own connection: stop listening.
 UNLISTEN_FINISHED: Final = 'UNLISTEN "graphile_worker:finished"'
+
+# -- flow control (gw_runner._flow): admin functions ------------------------------------------
+
+#: ``(names text[],)`` -> the names whose state changed.
+PAUSE_TASKS: Final = "select graphile_worker.pause_tasks(%s::text[])"
+RESUME_TASKS: Final = "select graphile_worker.resume_tasks(%s::text[])"
+PAUSE_QUEUES: Final = "select graphile_worker.pause_queues(%s::text[])"
+RESUME_QUEUES: Final = "select graphile_worker.resume_queues(%s::text[])"
+
+#: ``(task, max_running, rate_limit, rate_period)``; nulls: no limit.
+SET_TASK_LIMITS: Final = (
+    "select graphile_worker.set_task_limits(%s::text, %s::integer, %s::integer, %s::interval)"
+)
+
+FLOW_CONTROLS: Final = (
+    "select kind, name, paused, max_running, running, rate_limit, rate_period, starts,"
+    " updated_at from graphile_worker.flow_controls()"
+)
+
+#: ``(job_ids bigint[],)`` -> one row per id given, in order.
+CANCEL_JOBS: Final = (
+    "select job_id, cancelled, state from graphile_worker.cancel_jobs(%s::bigint[])"
+)
+
+#: ``(job_keys text[],)`` -> one row per key given, in order (job_id null for an unknown key).
+CANCEL_JOBS_BY_KEY: Final = (
+    "select job_key, job_id, cancelled, state"
+    " from graphile_worker.cancel_jobs_by_key(%s::text[])"
+)
 
 # -- crash recovery (gw_runner._recovery) ---------------------------------------------------
 
@@ -154,12 +188,21 @@ ALL_STATEMENTS: Final = (
     ADD_JOB,
     ADD_JOBS,
     LISTEN,
+    LISTEN_CONTROL,
     JOB_STATUS,
     JOB_STATUS_BY_KEY,
     WATCH_JOB,
     UNWATCH_JOB,
     LISTEN_FINISHED,
     UNLISTEN_FINISHED,
+    PAUSE_TASKS,
+    RESUME_TASKS,
+    PAUSE_QUEUES,
+    RESUME_QUEUES,
+    SET_TASK_LIMITS,
+    FLOW_CONTROLS,
+    CANCEL_JOBS,
+    CANCEL_JOBS_BY_KEY,
     REGISTER_WORKER,
     HEARTBEAT,
     DEREGISTER_WORKER,

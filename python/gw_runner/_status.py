@@ -134,7 +134,9 @@ class _JsonbLoader(Loader):
             return _Undecodable(why)
 
 
-def _status_cursor(conn: Any) -> Any:
+def read_cursor(conn: Any) -> Any:
+    """A cursor of ``conn`` reading tuples, with text and jsonb read in binary whatever the
+    session's client encoding (also used by ``_flow``)."""
     cur = conn.cursor(row_factory=tuple_row)
     cur.adapters.register_loader(_TEXT_OID, _TextLoader)
     cur.adapters.register_loader(_JSONB_OID, _JsonbLoader)
@@ -235,7 +237,7 @@ def _done(status: JobStatus) -> bool:
 
 
 def _read(conn: psycopg.Connection[Any], statement: str, param: Any) -> JobStatus:
-    with _status_cursor(conn) as cur:
+    with read_cursor(conn) as cur:
         cur.execute(statement, (param,), binary=True)
         row = cur.fetchone()
     return _status_from_row(row, param if statement == _sql.JOB_STATUS else None)
@@ -373,7 +375,7 @@ def _end_watch(conn: psycopg.Connection[Any], job_id: int) -> None:
 
 
 async def _read_async(conn: psycopg.AsyncConnection[Any], statement: str, param: Any) -> JobStatus:
-    async with _status_cursor(conn) as cur:
+    async with read_cursor(conn) as cur:
         await cur.execute(statement, (param,), binary=True)
         row = await cur.fetchone()
     return _status_from_row(row, param if statement == _sql.JOB_STATUS else None)

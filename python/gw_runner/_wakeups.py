@@ -1,7 +1,8 @@
 """What wakes and tidies a worker besides its own claims: the LISTEN connection (a job was
-added: claim now), housekeeping (give back jobs not started within the local queue's TTL;
-``reset_locked`` at start and every 8-10 minutes) and the pruner (``prune_finished_jobs``
-every ``prune_interval``: finished jobs kept past their retention are deleted)."""
+added: claim now; a flow-control notification goes to ``_control``), housekeeping (give back
+jobs not started within the local queue's TTL; ``reset_locked`` at start and every 8-10
+minutes) and the pruner (``prune_finished_jobs`` every ``prune_interval``: finished jobs kept
+past their retention are deleted)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import psycopg
 
 from . import _sql
 from ._claiming import Claimer
+from ._control import CHANNEL as CONTROL_CHANNEL
 from ._db import (
     FATAL_CONNECT_STATES,
     ChannelLike,
@@ -45,8 +47,9 @@ PRUNE_MAX_BACKOFF = 300.0
 
 
 class Listener:
-    """A ``LISTEN "jobs:insert"`` connection of the worker's own (never a pooled one:
-    LISTEN needs a session), reopened with backoff; every notification wakes the claimer."""
+    """A ``LISTEN "jobs:insert"`` and ``"graphile_worker:control"`` connection of the worker's
+    own (never a pooled one: LISTEN needs a session), reopened with backoff. A job
+    notification wakes the claimer (``on_notify``); a flow-control one goes to ``on_control``."""
 
     def __init__(
         self,
@@ -55,12 +58,14 @@ class Listener:
         settings: WorkerSettings,
         pool: AsyncPool | None,
         on_notify: Callable[[str], None],
+        on_control: Callable[[str], None],
         stopping: Callable[[], bool],
     ) -> None:
         self.worker_id = worker_id
         self.settings = settings
         self._pool = pool
         self._on_notify = on_notify
+        self._on_control = on_control
         self._stopping = stopping
         #: the LISTEN connection is up
         self.listening = False
@@ -83,15 +88,19 @@ class Listener:
             try:
                 conn = await psycopg.AsyncConnection.connect(conninfo, **kwargs)
                 await conn.execute(_sql.LISTEN)
+                await conn.execute(_sql.LISTEN_CONTROL)
                 self.listening = True
-                log.debug("listening on jobs:insert", extra=extra)
+                log.debug("listening on jobs:insert and graphile_worker:control", extra=extra)
                 if failures:
                     log.warning("LISTEN restored after %d failed attempt(s)", failures,
                                 extra=extra)
                 failures = 0
                 self._on_notify("")  # jobs may have been added while we were not listening
                 async for notify in conn.notifies():
-                    self._on_notify(notify.payload)
+                    if notify.channel == CONTROL_CHANNEL:
+                        self._on_control(notify.payload)
+                    else:
+                        self._on_notify(notify.payload)
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as e:

@@ -9,10 +9,10 @@ A job moves one way through three stages, carried in one record (``_record.JobRu
 3. **reporting** (``_reporting``): outcomes go to the database in batches with
    ``report_jobs``; hooks fire and failures are logged once the database has recorded them.
 
-Beside them: ``_wakeups`` (the LISTEN connection, housekeeping, ``reset_locked``, pruning),
-``_recovery`` (registration, heartbeats, the stale-worker sweep) and ``_cron`` (the crontab at
-every minute boundary). This module owns the lifecycle: start, signals and shutdown, the exit
-status, and the public snapshot that health checks read.
+Beside them: ``_wakeups`` (LISTEN, housekeeping, ``reset_locked``, pruning), ``_control``
+(pauses, resumes, cancels), ``_recovery`` (registration, heartbeats, the stale-worker sweep)
+and ``_cron`` (the crontab at every minute boundary). This module owns the lifecycle: start,
+signals and shutdown, the exit status, and the public snapshot that health checks read.
 
 Connections are reopened with capped exponential backoff and jitter whenever they are lost
 (``_db.Channel``); outcomes that could not be reported are kept and sent again.
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from ._api import WorkerOptions, resolve_connection, resolve_tasks
 from ._claiming import Claimer
+from ._control import ControlHandler
 from ._cron import CronScheduler
 from ._db import Channel, ChannelLike, UndecodableRow
 from ._enqueue import HandlerEnqueuer
@@ -135,15 +136,15 @@ class Worker:
         # the stages
         self._reporter = Reporter(
             worker_id=self.worker_id, channel=self._report, hooks=self.hooks,
-            report_delay=settings.report_delay,
-            batch_size=settings.effective_batch_size,
+            report_delay=settings.report_delay, batch_size=settings.effective_batch_size,
             idle=self._nothing_running, after_report=self._after_report,
             on_lost=self._check_registration,
         )
         self._claimer = Claimer(
             worker_id=self.worker_id, task_names=self._task_names, settings=settings,
             claim_channel=self._claim, return_channel=self._report, hooks=self.hooks,
-            stopping=lambda: self._stopping, deadline=self._return_deadline,
+            stopping=lambda: self._stopping,
+            deadline=lambda: self._final_deadline if self._stopping else None,
             idle=self._idle, on_drained=self._on_drained, on_undecodable=self._fail_undecodable,
             on_resize=self._reporter.resize,
         )
@@ -153,9 +154,12 @@ class Worker:
             recovery=lambda: self._recovery, stopping=lambda: self._stopping,
             on_task_done=self._on_task_done,
         )
+        self._control = ControlHandler(worker_id=self.worker_id, claimer=self._claimer,
+                                       slots=self._slots, stopping=lambda: self._stopping)
         self._listener = Listener(
             worker_id=self.worker_id, settings=settings, pool=self._pool,
-            on_notify=self._claimer.on_notify, stopping=lambda: self._stopping,
+            on_notify=self._claimer.on_notify, on_control=self._control.on_notify,
+            stopping=lambda: self._stopping,
         )
         self._housekeeping = Housekeeping(
             worker_id=self.worker_id, settings=settings, claimer=self._claimer,
@@ -498,9 +502,7 @@ class Worker:
             await asyncio.sleep(0.5)
 
     def _exit_status(self) -> int:
-        if self._status or self._claimer.gave_up or self._reporter.gave_up:
-            return 1
-        return 0
+        return 1 if self._status or self._claimer.gave_up or self._reporter.gave_up else 0
 
     # -- wiring between the stages -------------------------------------------------------------
 
@@ -534,9 +536,6 @@ class Worker:
     def _check_registration(self) -> None:
         if self._recovery is not None:
             self._recovery.check_soon()  # was this worker declared lost?
-
-    def _return_deadline(self) -> float | None:
-        return self._final_deadline if self._stopping else None
 
     def _on_drained(self) -> None:
         self._begin_stop("the worker finished (--once)")
@@ -595,6 +594,7 @@ class Worker:
             except TimeoutError:
                 pass  # the mark counts for nothing after 10 minutes
             await claimer.return_jobs(claimer.unstarted(), reason="shutdown")
+            await self._control.settle()  # jobs of a paused task or queue, or cancelled ones
             if claimer.claim_unsure:
                 await claimer.return_unheld()
                 if claimer.claim_unsure:  # it failed: stay registered, the sweep frees them

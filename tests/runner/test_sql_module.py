@@ -25,7 +25,9 @@ ALLOWED = {"get_jobs", "report_jobs", "return_jobs", "return_unheld_jobs", "rese
            "next_job_due_at", "wait_for_jobs",
            "add_job", "add_jobs", "register_worker", "heartbeat", "deregister_worker",
            "recover_stale_workers", "parse_crontab", "schedule_crontab",
-           "prune_finished_jobs", "job_status", "job_status_by_key", "watch_job", "unwatch_job"}
+           "prune_finished_jobs", "job_status", "job_status_by_key", "watch_job", "unwatch_job",
+           "pause_tasks", "resume_tasks", "pause_queues", "resume_queues", "set_task_limits",
+           "flow_controls", "cancel_jobs", "cancel_jobs_by_key"}
 
 
 def test_every_statement_calls_one_graphile_worker_function_or_listens():
@@ -33,8 +35,8 @@ def test_every_statement_calls_one_graphile_worker_function_or_listens():
     seen = set()
     for statement in _sql.ALL_STATEMENTS:
         text = " ".join(statement.split())
-        if text in ('LISTEN "jobs:insert"', 'LISTEN "graphile_worker:finished"',
-                    'UNLISTEN "graphile_worker:finished"'):
+        if text in ('LISTEN "jobs:insert"', 'LISTEN "graphile_worker:control"',
+                    'LISTEN "graphile_worker:finished"', 'UNLISTEN "graphile_worker:finished"'):
             continue
         match = CALL.match(text)
         assert match, f"not a single graphile_worker call: {statement}"
