@@ -287,6 +287,9 @@ def main() -> int:
                     help="flow: no-op jobs of the mixed part")
     ap.add_argument("--flow-rounds", type=int, default=2,
                     help="flow: rounds of the mixed part (alone, mixed alternating)")
+    ap.add_argument("--flow-history", choices=("on", "off"), default="on",
+                    help="flow: max_running with history on (the database's view of each job "
+                         "is read back) or off (the runner's own speed; claim to handler end)")
     ap.add_argument("--flow-out", default=None, help="flow: write the results as JSON here")
     ap.add_argument("--flow-dir", default=None,
                     help="flow: keep the job records and runner logs here (default: removed)")
@@ -352,6 +355,7 @@ def main() -> int:
             rate_seconds=args.flow_rate_seconds,
             free_jobs=args.flow_free_jobs,
             rounds=args.flow_rounds,
+            history=args.flow_history == "on",
             out_path=args.flow_out,
             folder=args.flow_dir,
             log_level=args.flow_log_level,

@@ -846,28 +846,21 @@ begin
     where c.task_identifier = any(v_limited_names)
     order by c.task_identifier
     for update;
+    -- (Read only: the row is written once, by the claim below, and only when it claims.)
     with refreshed as (
-      update graphile_worker._private_task_controls as c
-      set running_ids = case when c.max_running is null then '{}'::bigint[] else array(
-            select j.id from graphile_worker._private_jobs as j
-            where j.id = any(c.running_ids) and j.locked_at is not null
-            order by j.id) end,
-        (rate_slots, rate_counts) = (
-          select coalesce(array_agg(r.slot order by r.ord), '{}'),
-            coalesce(array_agg(r.n order by r.ord), '{}')
-          from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) with ordinality as r(slot, n, ord)
-          where c.rate_period is not null
-            and (r.slot + 1) * extract(epoch from c.rate_period)
-              > (extract(epoch from v_now) - 2 * extract(epoch from c.rate_period)) * 60)
-      where c.task_identifier = any(v_limited_names)
-      returning c.task_identifier, case when c.paused then 0 else greatest(0, least(
-        coalesce(c.max_running - cardinality(c.running_ids), 2147483647),
+      select c.task_identifier, case when c.paused then 0 else greatest(0, least(
+        coalesce(c.max_running - (
+          select count(*)::integer from graphile_worker._private_jobs as j
+          where j.id = any(c.running_ids) and j.locked_at is not null), 2147483647),
         coalesce(c.rate_limit - (
           select coalesce(sum(r.n), 0)::integer
-          from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts)) as r(slot, n)
+          from rows from (pg_catalog.unnest(c.rate_slots), pg_catalog.unnest(c.rate_counts))
+            as r(slot, n)
           where (r.slot + 1) * extract(epoch from c.rate_period)
             > (extract(epoch from v_now) - extract(epoch from c.rate_period)) * 60), 2147483647)))
         end as allow
+      from graphile_worker._private_task_controls as c
+      where c.task_identifier = any(v_limited_names)
     )
     select array_agg(t.id order by t.id) filter (where rf.allow > 0),
       array_agg(rf.allow order by t.id) filter (where rf.allow > 0),
@@ -1252,18 +1245,26 @@ begin
     returning f.task_id, f.priority
   ),
   -- the limited tasks' claimed jobs run from now, and count as starts in the current slot
+  -- The limited tasks' claimed jobs run from now and count as starts in the current slot;
+  -- jobs no longer locked, and slots older than two periods, are dropped. (This statement's
+  -- snapshot was taken after the rows were locked, and the jobs it claims are in u.ids.)
   limits_used as (
     update graphile_worker._private_task_controls as c
-    set running_ids = case when c.max_running is null then c.running_ids
-        else c.running_ids || u.ids end,
-      rate_slots = case when c.rate_period is null then c.rate_slots
-        when c.rate_slots[cardinality(c.rate_slots)] = u.slot then c.rate_slots
-        else c.rate_slots || u.slot end,
-      rate_counts = case when c.rate_period is null then c.rate_counts
-        when c.rate_slots[cardinality(c.rate_slots)] = u.slot
-          then c.rate_counts[1:cardinality(c.rate_counts) - 1]
-            || (c.rate_counts[cardinality(c.rate_counts)] + u.n)
-        else c.rate_counts || u.n end
+    set running_ids = case when c.max_running is null then '{}'::bigint[] else array(
+          select j.id from graphile_worker._private_jobs as j
+          where j.id = any(c.running_ids) and j.locked_at is not null) || u.ids end,
+      (rate_slots, rate_counts) = (
+        select coalesce(array_agg(r.slot order by r.slot), '{}'),
+          coalesce(array_agg(r.n order by r.slot), '{}')
+        from (
+          select x.slot, sum(x.n)::integer as n
+          from rows from (pg_catalog.unnest(c.rate_slots || u.slot),
+            pg_catalog.unnest(c.rate_counts || u.n)) as x(slot, n)
+          where c.rate_period is not null
+            and (x.slot + 1) * extract(epoch from c.rate_period)
+              > (extract(epoch from v_now) - 2 * extract(epoch from c.rate_period)) * 60
+          group by x.slot
+        ) as r)
     from (
       select cu.task_identifier, cu.ids, cu.n,
         floor(extract(epoch from v_now) * 60 / extract(epoch from cc.rate_period))::bigint
