@@ -4,15 +4,13 @@ and the pauses and limits an admin sets hold for a runner role's claims."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
 
 from tests.helpers import scalar, snapshot
-
-DENIED = "42501"
+from tests.security.conftest import assert_denied
 
 FLOW_CALLS = [
     "select graphile_worker.pause_tasks(array['t'])",
@@ -25,33 +23,6 @@ FLOW_CALLS = [
     "select * from graphile_worker.cancel_jobs_by_key(array['k'])",
 ]
 FLOW_TABLES = ["_private_task_controls", "_private_queue_controls", "_private_cancel_requests"]
-
-
-@pytest.fixture
-def make_role(
-    db: psycopg.Connection, connect: Callable[..., psycopg.Connection]
-) -> Iterator[Callable[[str], psycopg.Connection]]:
-    """Create a login role with a privilege level; return a connection as that role."""
-    created: list[str] = []
-
-    def _make(level: str) -> psycopg.Connection:
-        name = f"gw_flow_{level}_{uuid.uuid4().hex[:8]}"
-        db.execute(f'create role "{name}" login')
-        created.append(name)
-        if level != "none":
-            db.execute("select graphile_worker.grant_role(%s, %s)", (name, level))
-        return connect(user=name)
-
-    yield _make
-    for name in created:
-        db.execute(f'drop owned by "{name}"')
-        db.execute(f'drop role "{name}"')
-
-
-def _denied(conn: psycopg.Connection, sql: str) -> None:
-    with pytest.raises(psycopg.Error) as exc:
-        conn.execute(sql)
-    assert exc.value.sqlstate == DENIED, (sql, exc.value)
 
 
 def test_admin_pauses_limits_and_cancels(
@@ -78,7 +49,7 @@ def test_admin_pauses_limits_and_cancels(
     ).fetchall() == [(waiting, "waiting")]
     assert scalar(db, "select count(*) from graphile_worker._private_cancel_requests") == 1
     for table in FLOW_TABLES:
-        _denied(admin, f"select * from graphile_worker.{table}")
+        assert_denied(admin, f"select * from graphile_worker.{table}")
 
 
 @pytest.mark.parametrize("level", ["none", "producer", "runner"])
@@ -90,10 +61,10 @@ def test_levels_below_admin_are_denied_flow_control_and_change_nothing(
     db.execute("select graphile_worker.pause_tasks(array['p'])")
     before = snapshot(db)
     for sql in FLOW_CALLS:
-        _denied(conn, sql)
+        assert_denied(conn, sql)
     for table in FLOW_TABLES:
-        _denied(conn, f"select * from graphile_worker.{table}")
-        _denied(conn, f"delete from graphile_worker.{table}")
+        assert_denied(conn, f"select * from graphile_worker.{table}")
+        assert_denied(conn, f"delete from graphile_worker.{table}")
     assert snapshot(db) == before
 
 
@@ -103,7 +74,7 @@ def test_revoke_role_takes_flow_control_back(
     admin = make_role("admin")
     db.execute("select graphile_worker.revoke_role(%s)", (admin.info.user,))
     for sql in FLOW_CALLS:
-        _denied(admin, sql)
+        assert_denied(admin, sql)
 
 
 def test_a_runner_roles_claims_obey_an_admins_pauses_and_limits(

@@ -2,43 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
-
 import psycopg
 import pytest
 
 from tests.helpers import scalar
-
-DENIED = "42501"
-
-
-@pytest.fixture
-def make_role(
-    db: psycopg.Connection, connect: Callable[..., psycopg.Connection]
-) -> Iterator[Callable[[str], psycopg.Connection]]:
-    """Create a login role with a privilege level; return a connection as that role."""
-    created: list[str] = []
-
-    def _make(level: str) -> psycopg.Connection:
-        name = f"gw_{level}_{uuid.uuid4().hex[:8]}"
-        db.execute(f'create role "{name}" login')
-        created.append(name)
-        if level != "none":
-            db.execute("select graphile_worker.grant_role(%s, %s)", (name, level))
-        return connect(user=name)
-
-    yield _make
-    for name in created:
-        db.execute(f'drop owned by "{name}"')
-        db.execute(f'drop role "{name}"')
-
-
-def _denied(conn: psycopg.Connection, sql: str) -> None:
-    with pytest.raises(psycopg.Error) as exc:
-        conn.execute(sql)
-    assert exc.value.sqlstate == DENIED, (sql, exc.value)
-
+from tests.security.conftest import assert_denied
 
 PRIVATE_TABLES = [
     "_private_jobs",
@@ -90,10 +58,10 @@ def test_producer_enqueues_and_removes_by_key_but_reads_and_claims_nothing(make_
     assert removed == (job[0],)
 
     for table in PRIVATE_TABLES:
-        _denied(producer, f"select * from graphile_worker.{table}")
-        _denied(producer, f"delete from graphile_worker.{table}")
+        assert_denied(producer, f"select * from graphile_worker.{table}")
+        assert_denied(producer, f"delete from graphile_worker.{table}")
     for sql in CLAIM_AND_REPORT + ADMIN:
-        _denied(producer, sql)
+        assert_denied(producer, sql)
     assert scalar(db, "select count(*) from graphile_worker._private_jobs") == 1
 
 
@@ -112,7 +80,7 @@ def test_producer_reads_status_and_waits_but_not_payloads(make_role, db) -> None
     assert "secret" not in str(row)
     producer.execute("select graphile_worker.watch_job(%s)", (job_id,))
     assert producer.execute("select graphile_worker.unwatch_job()").fetchone() == (1,)
-    _denied(producer, "select * from graphile_worker.finished_jobs")
+    assert_denied(producer, "select * from graphile_worker.finished_jobs")
 
 
 def test_a_runner_prunes_only_by_the_servers_clock(make_role, db) -> None:
@@ -164,10 +132,10 @@ def test_runner_claims_and_reports_but_has_no_admin_rights(make_role, db) -> Non
     assert outcome == ("completed",)
     runner.execute("select graphile_worker.add_job('t')")  # ctx.add_job from a handler
     for table in PRIVATE_TABLES:
-        _denied(runner, f"select * from graphile_worker.{table}")
+        assert_denied(runner, f"select * from graphile_worker.{table}")
     for sql in ADMIN:
-        _denied(runner, sql)
-    _denied(runner, "create table graphile_worker.evil (id int)")
+        assert_denied(runner, sql)
+    assert_denied(runner, "create table graphile_worker.evil (id int)")
 
 
 def test_admin_can_run_admin_actions(make_role, db) -> None:
@@ -188,23 +156,23 @@ def test_admin_can_run_admin_actions(make_role, db) -> None:
     assert admin.execute("select graphile_worker.gc_task_identifiers()").fetchone() == (1,)
     admin.execute("select graphile_worker.force_unlock_workers(array['x'])")
     for table in PRIVATE_TABLES:
-        _denied(admin, f"select * from graphile_worker.{table}")
-    _denied(admin, "select graphile_worker.grant_role('public', 'admin')")
+        assert_denied(admin, f"select * from graphile_worker.{table}")
+    assert_denied(admin, "select graphile_worker.grant_role('public', 'admin')")
 
 
 def test_role_without_a_level_can_call_nothing(make_role) -> None:
     nobody = make_role("none")
-    _denied(nobody, "select graphile_worker.add_job('t')")
+    assert_denied(nobody, "select graphile_worker.add_job('t')")
     for sql in CLAIM_AND_REPORT + ADMIN:
-        _denied(nobody, sql)
+        assert_denied(nobody, sql)
 
 
 def test_revoke_role_takes_every_right_back(make_role, db) -> None:
     admin = make_role("admin")
     db.execute("select graphile_worker.revoke_role(%s)", (admin.info.user,))
-    _denied(admin, "select graphile_worker.add_job('t')")
+    assert_denied(admin, "select graphile_worker.add_job('t')")
     for sql in CLAIM_AND_REPORT + ADMIN:
-        _denied(admin, sql)
+        assert_denied(admin, sql)
 
 
 def test_every_public_function_belongs_to_a_level(db) -> None:
