@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from gw_runner import (
+    JobCancelled,
     JobFailed,
     JobPermanentlyFailed,
     JobsRecovered,
@@ -60,6 +61,12 @@ class StructuredLogHooks(WorkerHooks):
         log.error("job permanently failed",
                   extra={**_job_fields(event, "job_permanently_failed"), "error": event.message})
 
+    def on_job_cancelled(self, event: JobCancelled) -> None:
+        log.info("job cancelled", extra={
+            **_job_fields(event, "job_cancelled"),
+            "duration_ms": round(event.duration * 1000, 1) if event.duration is not None else None,
+        })
+
     def on_jobs_returned(self, event: JobsReturned) -> None:
         log.info("jobs returned unstarted", extra={"event": "jobs_returned",
                                                    "worker_id": event.worker_id,
@@ -101,6 +108,9 @@ class PrometheusHooks(WorkerHooks):
         self.permanently_failed = Counter(
             "jobs_permanently_failed", "Jobs that will not run again", ["task"], **kw
         )
+        self.cancelled = Counter(
+            "jobs_cancelled", "Jobs cancelled while they ran (cancel_jobs)", ["task"], **kw
+        )
         self.returned = Counter("jobs_returned", "Claimed jobs given back unstarted", **kw)
         self.recovered = Counter("jobs_recovered", "Jobs released from lost workers", **kw)
         self.duration = Histogram(
@@ -132,6 +142,12 @@ class PrometheusHooks(WorkerHooks):
 
     def on_job_permanently_failed(self, event: JobPermanentlyFailed) -> None:
         self.permanently_failed.labels(event.job.task_identifier).inc()
+
+    def on_job_cancelled(self, event: JobCancelled) -> None:
+        task = event.job.task_identifier
+        self.cancelled.labels(task).inc()
+        if event.duration is not None:
+            self.duration.labels(task, "cancelled").observe(event.duration)
 
     def on_jobs_returned(self, event: JobsReturned) -> None:
         self.returned.inc(event.count)
