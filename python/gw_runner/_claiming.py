@@ -576,6 +576,16 @@ class Claimer:
                 count_op(_sql.RETURN_JOBS, (self.worker_id, ids)), deadline=self._deadline()
             )
         except DatabaseError as e:
+            if self._can_return_unheld:
+                # Refused or lost: this worker no longer holds them, so return_unheld_jobs
+                # (before the next claim, or at shutdown) gives them back with any other
+                # job it locks and does not hold. Woken so that is now, not after an idle wait.
+                log.warning("could not return %d claimed job(s) (%s): %s; giving them back "
+                            "before the next claim", len(ids), reason, e, extra=self._extra)
+                self.held.difference_update(ids)
+                self.claim_unsure = True
+                self.pulse.set()
+                return
             log.error(
                 "could not return %d claimed job(s) (%s): %s; they stay locked by %s until the "
                 "stale-lock sweep frees them", len(ids), reason, e, self.worker_id,

@@ -124,6 +124,42 @@ def test_pausing_a_task_gives_back_its_jobs_claimed_and_not_started(db, start_ru
     assert runner.terminate() == 0, runner.log
 
 
+def test_a_give_back_the_database_refuses_is_made_again_and_the_jobs_are_not_stranded(
+    db, start_runner
+):
+    """The first return of the paused task's jobs fails (a trigger refuses it): the runner,
+    still running, gives them back with return_unheld_jobs instead of leaving them locked by
+    a live worker (freed only by the 4-hour rule). The running job goes on."""
+    db.execute("create sequence refusals")
+    db.execute("""
+        create function refuse_first_return() returns trigger language plpgsql as $$
+        begin
+          if nextval('public.refusals') = 1 then  -- (the functions pin search_path)
+            raise exception 'the first give-back is refused (test)';
+          end if;
+          return new;
+        end $$""")
+    db.execute("""
+        create trigger refuse_first_return before update on graphile_worker._private_jobs
+        for each row when (old.locked_by is not null and new.locked_by is null)
+        execute function refuse_first_return()""")
+    slow = enqueue(db, "slow", payload={"seconds": 60})[0]
+    queued = enqueue(db, "quick", 5)
+    runner = start_runner("flow.py", "-j", "1", *NO_POLL, "--shutdown-timeout", "1")
+    wait_listening(db)
+    wait_until(lambda: started(db, slow), 30, "the slow job to start")
+    wait_until(lambda: locked(db, queued) == 5, 30, "the quick jobs to be claimed")
+
+    assert pause_tasks(db, ["quick"]) == ["quick"]
+    runner.wait_for_log("could not return 5 claimed job(s) (paused)")
+    wait_until(lambda: given_back(db, queued), PROMPT, "the refused jobs to be given back")
+    runner.wait_for_log("returned the 5 job(s) it had locked to the queue")
+    assert scalar(db, "select last_value from refusals") >= 2  # refused once, then made
+    assert locked(db, [slow]) == 1 and notes(db, slow) == ["start"]  # it runs on
+    assert ran(db, queued) == 0
+    assert runner.terminate() == 0, runner.log
+
+
 def test_pausing_queues_gives_back_their_jobs_and_other_queues_run_on(db, start_runner):
     """Named queues: their claimed, unstarted jobs go back at once, a job of another queue
     still runs, and the resume lets theirs run."""
