@@ -6,7 +6,12 @@
 --   get_jobs and next_job_due_at.
 -- - Cancel jobs (cancel_jobs, cancel_jobs_by_key): report_jobs, return_jobs, reset_locked,
 --   recover_stale_workers and force_unlock_workers end a job being cancelled as cancelled.
--- New functions are admin-level; roles that hold the admin level get them below.
+-- - Operations (issue 18, docs/operations.md): list_jobs, count_jobs, job_detail, cron_items,
+--   storage_stats, finished_per_minute (monitor level), retry_jobs, delete_jobs, run_jobs_at, run_cron_item (admin);
+--   the monitor privilege level (read only; admin includes it); register_crontab and
+--   schedule_crontab store the items they register (_private_cron_specs).
+-- New functions are admin-level (the read-only ones monitor-level, which admin includes); roles
+-- that hold the admin level get them below.
 
 -- from sql/src/20_tables/84_private_flow_controls.sql
 -- Flow control (0.1.8, docs/flow-control.md): pauses and fleet-wide limits, read by get_jobs.
@@ -616,6 +621,1336 @@ comment on function graphile_worker.cancel_jobs_by_key(text[]) is
 revoke all on function graphile_worker._private_finish_cancelled(text, bigint[]) from public;
 revoke all on function graphile_worker.cancel_jobs(bigint[]) from public;
 revoke all on function graphile_worker.cancel_jobs_by_key(text[]) from public;
+
+-- from sql/src/20_tables/45_private_cron_specs.sql
+-- The cron items as last registered (0.1.8, docs/operations.md): register_crontab and
+-- schedule_crontab store each parsed item here, rewriting a row only when its item changed, so
+-- that cron_items() can show an item's schedule and next run and run_cron_item() can enqueue
+-- its job. _private_known_crontabs (graphile-worker's table, shared with Node workers) keeps
+-- the scheduling state; Node workers do not write here, so items only they schedule show
+-- without a schedule. Not part of the graphile-worker schema.
+create table graphile_worker._private_cron_specs (
+  identifier text not null,
+  item graphile_worker.cron_item not null,
+  registered_at timestamptz not null,
+  constraint cron_specs_pkey primary key (identifier)
+);
+
+alter table graphile_worker._private_cron_specs enable row level security;
+
+-- extension-only:begin
+select pg_catalog.pg_extension_config_dump('graphile_worker._private_cron_specs', '');
+-- extension-only:end
+
+comment on table graphile_worker._private_cron_specs is
+  'Cron items as last registered by register_crontab or schedule_crontab (the parsed item), read by cron_items() and run_cron_item().';
+
+-- from sql/src/20_tables/83_private_finished_jobs_queue_index.sql
+-- 0.1.8 (docs/operations.md): list_jobs with a queue filter reads the finished-jobs store by
+-- this index instead of walking its primary key past every other row (about 100 ms for a
+-- queue with few finished rows among 1,000,000, bench/ops.py). Partial: jobs without a queue,
+-- the common case, cost nothing more to record; a job of a named queue about 1.7 us.
+create index finished_jobs_queue_index on graphile_worker._private_finished_jobs
+  (queue_name, id)
+  where queue_name is not null;
+
+-- from sql/src/20_tables/83_private_finished_jobs_task_index.sql
+-- 0.1.8 (docs/operations.md): list_jobs with a task filter reads the finished-jobs store by
+-- this index instead of walking its primary key past every other task's rows. Measured
+-- (bench/ops.py, 1,000,000 finished rows): a page of a task with no or few finished rows went
+-- from about 100 ms (a full walk or sequential scan) to under 1 ms; recording a finished job
+-- costs about 1.7 us more (inserting 200,000 rows: 3.3 s -> 5.1 s per million), well under 1 %
+-- of a job's report. The jobs table gets no index (every index slows enqueue and claim).
+create index finished_jobs_task_index on graphile_worker._private_finished_jobs
+  (task_identifier, id);
+
+-- from sql/src/30_functions/17_ops/00_private_ops_basics.sql
+-- Operations (0.1.8, docs/operations.md): the checks the functions that list, count and act on
+-- jobs share. Bad arguments raise GWF01 (as flow control does) before anything is read or
+-- changed.
+
+-- The states a job can be in (job_status): those of the jobs table, then those of the
+-- finished-jobs store ('failed' is in both: a job that failed for good stays in the jobs table
+-- and, with a retention, is recorded too).
+create function graphile_worker._private_ops_states()
+returns text[]
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+return array['waiting', 'scheduled', 'running', 'retrying', 'failed', 'completed', 'cancelled'];
+
+comment on function graphile_worker._private_ops_states() is
+  'Operations: the job states list_jobs and count_jobs filter on (waiting, scheduled, running, retrying, failed, completed, cancelled).';
+
+-- Raise GWF01 unless the filters of list_jobs / count_jobs are usable: each array null (no
+-- filter) or non-empty without null or empty entries, states known, the key not empty, the id
+-- range not reversed.
+create function graphile_worker._private_check_job_filter(
+  states text[],
+  task_identifiers text[],
+  queue_names text[],
+  job_key text,
+  min_id bigint,
+  max_id bigint,
+  function_name text
+)
+returns void
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_bad text;
+begin
+  if states is not null then
+    if cardinality(states) = 0 or array_position(states, null) is not null then
+      raise exception '%: states must be null (every state) or a non-empty array without null',
+        function_name
+        using errcode = 'GWF01',
+        detail = format('states was %s.', left(states::text, 200)),
+        hint = 'Leave states out for every state, or pass e.g. array[''failed'', ''retrying''].';
+    end if;
+    select s into v_bad from pg_catalog.unnest(states) as s
+    where s <> all (graphile_worker._private_ops_states())
+    limit 1;
+    if found then
+      raise exception '%: unknown state %', function_name, quote_literal(left(v_bad, 200))
+        using errcode = 'GWF01',
+        detail = 'The states are waiting, scheduled, running, retrying, failed, completed and '
+          'cancelled (see job_status).',
+        hint = 'Remove the unknown state from the array.';
+    end if;
+  end if;
+  if task_identifiers is not null then
+    perform graphile_worker._private_check_flow_names(task_identifiers, 'task', function_name);
+  end if;
+  if queue_names is not null then
+    perform graphile_worker._private_check_flow_names(queue_names, 'queue', function_name);
+  end if;
+  if job_key = '' or length(job_key) > 512 then
+    raise exception '%: a job key must be 1 to 512 characters, not %', function_name,
+      quote_literal(left(job_key, 200))
+      using errcode = 'GWF01',
+      detail = 'Job keys are 1 to 512 characters long (jobs_key_check).',
+      hint = 'Leave job_key out (null) to match every job.';
+  end if;
+  if min_id > max_id then
+    raise exception '%: min_id % is above max_id %', function_name, min_id, max_id
+      using errcode = 'GWF01',
+      detail = 'min_id and max_id bound the ids listed, both included.',
+      hint = 'Swap them, or leave one out (null) for no bound on that side.';
+  end if;
+end;
+$$;
+
+comment on function graphile_worker._private_check_job_filter(text[], text[], text[], text, bigint, bigint, text) is
+  'Operations: raise GWF01 for an empty array or a null entry in a filter, an unknown state, an empty or over-512-character key, or min_id above max_id.';
+
+-- Raise GWF01 unless job_ids is a non-empty array without null, of at most 10000 ids.
+create function graphile_worker._private_check_job_ids(job_ids bigint[], function_name text)
+returns void
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if job_ids is null or cardinality(job_ids) = 0
+     or array_position(job_ids, null) is not null then
+    raise exception '%: pass at least one job id, and no null', function_name
+      using errcode = 'GWF01',
+      detail = format('job_ids was %s.', coalesce(left(job_ids::text, 200), 'null')),
+      hint = format('Call e.g. graphile_worker.%s(array[42]).', function_name);
+  end if;
+  if cardinality(job_ids) > 10000 then
+    raise exception '%: at most 10000 job ids per call, not %', function_name,
+      cardinality(job_ids)
+      using errcode = 'GWF01',
+      detail = 'One call locks every job it is given until its transaction ends.',
+      hint = 'Split the ids into chunks of at most 10000 (gw-admin does).';
+  end if;
+end;
+$$;
+
+comment on function graphile_worker._private_check_job_ids(bigint[], text) is
+  'Operations: raise GWF01 for a null or empty array of job ids, a null id, or more than 10000 ids.';
+
+revoke all on function graphile_worker._private_ops_states() from public;
+revoke all on function graphile_worker._private_check_job_filter(text[], text[], text[], text, bigint, bigint, text) from public;
+revoke all on function graphile_worker._private_check_job_ids(bigint[], text) from public;
+
+-- from sql/src/30_functions/17_ops/05_private_job_filter_sql.sql
+-- The WHERE clauses of list_jobs and count_jobs, built for the filters given so that each call
+-- is planned for what it asks: an id range walks a primary key, a key probes its unique index,
+-- a filter left out costs nothing. The clauses refer to parameters, never to values:
+--   $1 states text[], $2 task ids integer[], $3 queue ids integer[], $4 job_key text,
+--   $5 lowest id, $6 highest id (both included), $7 lock expiry (locks before it are stale),
+--   $8 now, $9 task identifiers text[], $10 queue names text[].
+-- part: 'jobs' (alias j, the jobs table, with the state as column st of alias s),
+-- 'finished' (alias f, the finished-jobs store, without the jobs still in the jobs table) or
+-- 'finished_candidates' (the same with those jobs: the caller drops them).
+create function graphile_worker._private_job_filter_sql(
+  part text,
+  states text[],
+  task_identifiers text[],
+  queue_names text[],
+  job_key text,
+  min_id bigint,
+  max_id bigint,
+  before_id bigint
+)
+returns text
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_where text[] := array[]::text[];
+begin
+  if min_id is not null then
+    v_where := v_where || '%1$s.id >= $5'::text;
+  end if;
+  if max_id is not null or before_id is not null then
+    v_where := v_where || '%1$s.id <= $6'::text;
+  end if;
+  if job_key is not null then
+    v_where := v_where || '%1$s.key = $4'::text;
+  end if;
+  if part = 'jobs' then
+    if task_identifiers is not null then
+      v_where := v_where || 'j.task_id = any($2)'::text;
+    end if;
+    if queue_names is not null then
+      v_where := v_where || 'j.job_queue_id = any($3)'::text;
+    end if;
+    if states is not null then
+      v_where := v_where || 's.st = any($1)'::text;
+      if states <@ array['running'] then
+        -- only locked jobs: a small set with its own index (jobs_gw_locked_index)
+        v_where := v_where || 'j.locked_at is not null'::text;
+      elsif not states && array['running', 'retrying', 'failed'] then
+        v_where := v_where || 'j.attempts = 0'::text;
+      end if;
+    end if;
+    if cardinality(v_where) = 0 then
+      return '';
+    end if;
+    return format('where ' || array_to_string(v_where, ' and '), 'j');
+  end if;
+  if task_identifiers is not null then
+    v_where := v_where || 'f.task_identifier = any($9)'::text;
+  end if;
+  if queue_names is not null then
+    v_where := v_where || 'f.queue_name = any($10)'::text;
+  end if;
+  if states is not null then
+    v_where := v_where || 'f.outcome = any($1)'::text;
+  end if;
+  -- A job that failed for good and is still in the jobs table is listed from there. list_jobs
+  -- checks this itself on the page's candidates (part finished_candidates): as a filter of
+  -- the scan, PostgreSQL costs it for every row and walks the primary key even where a
+  -- sequential scan finds the few matching rows sooner.
+  if part = 'finished' then
+    v_where := v_where || ('(f.outcome <> ''failed'' or not exists (select 1 from '
+      'graphile_worker._private_jobs as j2 where j2.id = f.id))')::text;
+  end if;
+  if cardinality(v_where) = 0 then
+    return '';
+  end if;
+  return format('where ' || array_to_string(v_where, ' and '), 'f');
+end;
+$$;
+
+comment on function graphile_worker._private_job_filter_sql(text, text[], text[], text[], text, bigint, bigint, bigint) is
+  'Operations: the WHERE clause of list_jobs and count_jobs for the jobs table (part jobs) or the finished-jobs store (part finished; finished_candidates without dropping the jobs still in the jobs table), with only the filters given, referring to parameters $1..$10.';
+
+revoke all on function graphile_worker._private_job_filter_sql(text, text[], text[], text[], text, bigint, bigint, bigint) from public;
+
+-- from sql/src/30_functions/17_ops/10_list_jobs.sql
+-- List jobs (docs/operations.md): the jobs table and the finished-jobs store together, newest id
+-- first, one page of at most max_rows rows; the next page is the call with before_id = the
+-- last id of this one (keyset pagination). Each table is walked backwards along its primary
+-- key from the upper bound and each yields at most max_rows rows, so a page costs the rows it
+-- shows plus those its filters skip, whatever the tables hold; no index is added to the jobs
+-- table (every index slows enqueue and claim). A filter left null matches every job. States as
+-- job_status computes them (a lock older than _private_lock_expiry() is not running); a job
+-- that failed for good is listed once, from the jobs table, with the finished_at of its record.
+-- Rows of the store have no run_at, locked_by or locked_at. jit is off: compiling costs more
+-- than a page (about 75 ms measured) and PostgreSQL's cost of a walk that may stop early
+-- would switch it on.
+-- security definer: monitor-level roles get EXECUTE on this function and no rights on the
+-- private tables, so it acts with the owner's rights; it pins search_path, qualifies every
+-- name and passes every value as a parameter of the statements it builds.
+create function graphile_worker.list_jobs(
+  states text[] default null,
+  task_identifiers text[] default null,
+  queue_names text[] default null,
+  job_key text default null,
+  min_id bigint default null,
+  max_id bigint default null,
+  before_id bigint default null,
+  max_rows integer default 50,
+  now timestamptz default now()
+)
+returns table (
+  id bigint,
+  task_identifier text,
+  queue_name text,
+  state text,
+  priority smallint,
+  run_at timestamptz,
+  attempts smallint,
+  max_attempts smallint,
+  key text,
+  last_error text,
+  locked_by text,
+  locked_at timestamptz,
+  created_at timestamptz,
+  finished_at timestamptz
+)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+set jit = off
+as $$
+declare
+  v_hi bigint := list_jobs.max_id;
+  v_task_ids integer[];
+  v_queue_ids integer[];
+  v_live boolean;
+  v_done boolean;
+  v_parts text[] := array[]::text[];
+  v_upper bigint;
+  v_sql text;
+  v_batch integer;
+  v_cand bigint[];
+  v_kept bigint[];
+  v_fids bigint[] := array[]::bigint[];
+begin
+  perform graphile_worker._private_check_job_filter(list_jobs.states, list_jobs.task_identifiers,
+    list_jobs.queue_names, list_jobs.job_key, list_jobs.min_id, list_jobs.max_id, 'list_jobs');
+  if list_jobs.max_rows is null or list_jobs.max_rows not between 1 and 10000 then
+    raise exception 'list_jobs: max_rows must be between 1 and 10000, not %',
+      coalesce(list_jobs.max_rows::text, 'null')
+      using errcode = 'GWF01',
+      detail = 'max_rows is the size of one page.',
+      hint = 'Pass e.g. max_rows => 50, and before_id => the last id of a page for the next one.';
+  end if;
+  if list_jobs.now is null then
+    raise exception 'list_jobs: now must not be null'
+      using errcode = 'GWF01',
+      detail = 'now decides between waiting and scheduled, and which locks are stale.',
+      hint = 'Leave now out to use the transaction time.';
+  end if;
+  v_live := list_jobs.states is null
+    or list_jobs.states && array['waiting', 'scheduled', 'running', 'retrying', 'failed'];
+  v_done := list_jobs.states is null
+    or list_jobs.states && array['completed', 'failed', 'cancelled'];
+  if list_jobs.before_id is not null then
+    if list_jobs.before_id <= list_jobs.min_id
+       or list_jobs.before_id = -9223372036854775808 then
+      v_live := false;  -- nothing below before_id is in range
+      v_done := false;
+    else
+      v_hi := least(v_hi, list_jobs.before_id - 1);
+    end if;
+  end if;
+  v_upper := coalesce(v_hi, 9223372036854775807);
+  if list_jobs.task_identifiers is not null then
+    v_task_ids := array(select t.id from graphile_worker._private_tasks as t
+                        where t.identifier = any(list_jobs.task_identifiers));
+    v_live := v_live and cardinality(v_task_ids) > 0;
+  end if;
+  if list_jobs.queue_names is not null then
+    v_queue_ids := array(select q.id from graphile_worker._private_job_queues as q
+                         where q.queue_name = any(list_jobs.queue_names));
+    v_live := v_live and cardinality(v_queue_ids) > 0;
+  end if;
+
+  if v_live then
+    v_parts := v_parts || (
+      'select x.id, t.identifier, q.queue_name, x.st, x.priority, x.run_at, x.attempts, '
+      'x.max_attempts, x.key, x.last_error, x.locked_by, x.locked_at, x.created_at, '
+      'case when x.st = ''failed'' and x.locked_at is null then (select f.finished_at '
+      'from graphile_worker._private_finished_jobs as f where f.id = x.id) end '
+      'from (select j.id, j.task_id, j.job_queue_id, s.st, j.priority, j.run_at, j.attempts, '
+      'j.max_attempts, j.key, j.last_error, j.locked_by, j.locked_at, j.created_at '
+      'from graphile_worker._private_jobs as j cross join lateral (select case '
+      'when j.locked_at is not null and j.locked_at >= $7 then ''running'' '
+      'when j.attempts >= j.max_attempts then ''failed'' '
+      'when j.attempts > 0 then ''retrying'' '
+      'when j.run_at > $8 then ''scheduled'' else ''waiting'' end as st) as s '
+      || graphile_worker._private_job_filter_sql('jobs', list_jobs.states,
+        list_jobs.task_identifiers, list_jobs.queue_names, list_jobs.job_key, list_jobs.min_id,
+        v_hi, null)
+      || ' order by j.id desc limit $11) as x '
+      'join graphile_worker._private_tasks as t on t.id = x.task_id '
+      'left join graphile_worker._private_job_queues as q on q.id = x.job_queue_id');
+  end if;
+  if v_done then
+    -- The page's rows of the store: candidates in id order, without the jobs still in the
+    -- jobs table (a job that failed for good is listed from there), fetched again below the
+    -- last candidate while some were dropped and the page is not full.
+    v_sql := 'select f.id, f.outcome from graphile_worker._private_finished_jobs as f '
+      || graphile_worker._private_job_filter_sql('finished_candidates', list_jobs.states,
+        list_jobs.task_identifiers, list_jobs.queue_names, list_jobs.job_key, list_jobs.min_id,
+        v_upper, null)
+      || ' order by f.id desc limit $11';
+    v_batch := list_jobs.max_rows;
+    loop
+      execute 'select array_agg(c.id order by c.id desc), '
+        'array_agg(c.id order by c.id desc) filter (where c.outcome <> ''failed'' '
+        'or not exists (select 1 from graphile_worker._private_jobs as j where j.id = c.id)) '
+        'from (' || v_sql || ') as c'
+      into v_cand, v_kept
+      using list_jobs.states, v_task_ids, v_queue_ids, list_jobs.job_key, list_jobs.min_id,
+        v_upper, null::timestamptz, null::timestamptz, list_jobs.task_identifiers,
+        list_jobs.queue_names, v_batch;
+      v_fids := v_fids || coalesce(v_kept, '{}');
+      exit when v_cand is null or cardinality(v_cand) < v_batch
+        or cardinality(v_fids) >= list_jobs.max_rows
+        or v_cand[cardinality(v_cand)] = -9223372036854775808;
+      v_upper := v_cand[cardinality(v_cand)] - 1;
+      v_batch := least(v_batch * 2, 10000);
+    end loop;
+  end if;
+  -- the store's rows of the page (none when v_fids is empty: a probe of its primary key)
+  v_parts := v_parts || (
+    'select f.id, f.task_identifier, f.queue_name, f.outcome, f.priority, '
+    'null::timestamptz, f.attempts, f.max_attempts, f.key, f.last_error, null::text, '
+    'null::timestamptz, f.created_at, f.finished_at '
+    'from graphile_worker._private_finished_jobs as f where f.id = any($12)')::text;
+  return query execute
+    'select * from ((' || array_to_string(v_parts, ') union all (') || ')) as u '
+    'order by 1 desc limit $11'
+  using list_jobs.states, v_task_ids, v_queue_ids, list_jobs.job_key, list_jobs.min_id, v_hi,
+    list_jobs.now - graphile_worker._private_lock_expiry(), list_jobs.now,
+    list_jobs.task_identifiers, list_jobs.queue_names, list_jobs.max_rows, v_fids;
+end;
+$$;
+
+comment on function graphile_worker.list_jobs(text[], text[], text[], text, bigint, bigint, bigint, integer, timestamptz) is
+  'Monitor: one page of jobs, from the jobs table and the finished-jobs store, newest id first: filters on states (waiting, scheduled, running, retrying, failed, completed, cancelled), task identifiers, queue names, key and an id range (null: any); the next page with before_id = the last id shown. Walks both tables by primary key; at most max_rows (1..10000) rows. Bad filters: GWF01.';
+
+revoke all on function graphile_worker.list_jobs(text[], text[], text[], text, bigint, bigint, bigint, integer, timestamptz) from public;
+
+-- from sql/src/30_functions/17_ops/15_count_jobs.sql
+-- Count the jobs list_jobs would list with the same filters, over every page. It reads every
+-- matching row: about 0.1 s per million (docs/operations.md); queue_stats counts per task and
+-- queue in one pass.
+-- security definer: as list_jobs.
+create function graphile_worker.count_jobs(
+  states text[] default null,
+  task_identifiers text[] default null,
+  queue_names text[] default null,
+  job_key text default null,
+  min_id bigint default null,
+  max_id bigint default null,
+  now timestamptz default now()
+)
+returns bigint
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+set jit = off
+as $$
+declare
+  v_task_ids integer[];
+  v_queue_ids integer[];
+  v_live boolean;
+  v_done boolean;
+  v_live_count bigint := 0;
+  v_done_count bigint := 0;
+begin
+  perform graphile_worker._private_check_job_filter(count_jobs.states,
+    count_jobs.task_identifiers, count_jobs.queue_names, count_jobs.job_key, count_jobs.min_id,
+    count_jobs.max_id, 'count_jobs');
+  if count_jobs.now is null then
+    raise exception 'count_jobs: now must not be null'
+      using errcode = 'GWF01',
+      detail = 'now decides between waiting and scheduled, and which locks are stale.',
+      hint = 'Leave now out to use the transaction time.';
+  end if;
+  v_live := count_jobs.states is null
+    or count_jobs.states && array['waiting', 'scheduled', 'running', 'retrying', 'failed'];
+  v_done := count_jobs.states is null
+    or count_jobs.states && array['completed', 'failed', 'cancelled'];
+  if count_jobs.task_identifiers is not null then
+    v_task_ids := array(select t.id from graphile_worker._private_tasks as t
+                        where t.identifier = any(count_jobs.task_identifiers));
+    v_live := v_live and cardinality(v_task_ids) > 0;
+  end if;
+  if count_jobs.queue_names is not null then
+    v_queue_ids := array(select q.id from graphile_worker._private_job_queues as q
+                         where q.queue_name = any(count_jobs.queue_names));
+    v_live := v_live and cardinality(v_queue_ids) > 0;
+  end if;
+
+  if v_live then
+    execute
+      'select count(*) from graphile_worker._private_jobs as j cross join lateral (select case '
+      'when j.locked_at is not null and j.locked_at >= $7 then ''running'' '
+      'when j.attempts >= j.max_attempts then ''failed'' '
+      'when j.attempts > 0 then ''retrying'' '
+      'when j.run_at > $8 then ''scheduled'' else ''waiting'' end as st) as s '
+      || graphile_worker._private_job_filter_sql('jobs', count_jobs.states,
+        count_jobs.task_identifiers, count_jobs.queue_names, count_jobs.job_key,
+        count_jobs.min_id, count_jobs.max_id, null)
+    into v_live_count
+    using count_jobs.states, v_task_ids, v_queue_ids, count_jobs.job_key, count_jobs.min_id,
+      count_jobs.max_id, count_jobs.now - graphile_worker._private_lock_expiry(), count_jobs.now,
+      count_jobs.task_identifiers, count_jobs.queue_names;
+  end if;
+  if v_done then
+    execute
+      'select count(*) from graphile_worker._private_finished_jobs as f '
+      || graphile_worker._private_job_filter_sql('finished', count_jobs.states,
+        count_jobs.task_identifiers, count_jobs.queue_names, count_jobs.job_key,
+        count_jobs.min_id, count_jobs.max_id, null)
+    into v_done_count
+    using count_jobs.states, v_task_ids, v_queue_ids, count_jobs.job_key, count_jobs.min_id,
+      count_jobs.max_id, count_jobs.now - graphile_worker._private_lock_expiry(), count_jobs.now,
+      count_jobs.task_identifiers, count_jobs.queue_names;
+  end if;
+  return v_live_count + v_done_count;
+end;
+$$;
+
+comment on function graphile_worker.count_jobs(text[], text[], text[], text, bigint, bigint, timestamptz) is
+  'Monitor: how many jobs list_jobs lists with these filters, over all pages (reads every matching row). Bad filters: GWF01.';
+
+revoke all on function graphile_worker.count_jobs(text[], text[], text[], text, bigint, bigint, timestamptz) from public;
+
+-- from sql/src/30_functions/17_ops/20_job_detail.sql
+-- Everything known about one job: job_status() plus its payload and the columns an operator
+-- looks at (priority, key, lock, flags, when its first attempt started, the worker of its
+-- finished record). From the jobs table while the job is there, else from the finished-jobs
+-- store; no row for an id in neither.
+-- security definer: monitor-level roles get EXECUTE on this function and no rights on the
+-- private tables, so it acts with the owner's rights; it pins search_path and qualifies every
+-- name.
+create function graphile_worker.job_detail(job_id bigint)
+returns table (
+  id bigint,
+  task_identifier text,
+  queue_name text,
+  state text,
+  attempts smallint,
+  max_attempts smallint,
+  run_at timestamptz,
+  last_error text,
+  result jsonb,
+  created_at timestamptz,
+  finished_at timestamptz,
+  errors jsonb,
+  result_note text,
+  payload json,
+  priority smallint,
+  key text,
+  locked_by text,
+  locked_at timestamptz,
+  flags jsonb,
+  first_started_at timestamptz,
+  worker_id text,
+  updated_at timestamptz,
+  expires_at timestamptz
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select s.id, s.task_identifier, s.queue_name, s.state, s.attempts, s.max_attempts, s.run_at,
+    s.last_error, s.result, s.created_at, s.finished_at, s.errors, s.result_note,
+    coalesce(j.payload, f.payload),
+    coalesce(j.priority, f.priority),
+    case when j.id is not null then j.key else f.key end,
+    j.locked_by,
+    j.locked_at,
+    case when j.id is not null then j.flags else f.flags end,
+    coalesce(f.first_started_at, e.first_started_at),
+    f.worker_id,
+    j.updated_at,
+    f.expires_at
+  from graphile_worker.job_status(job_detail.job_id) as s
+  left join graphile_worker._private_jobs as j on j.id = s.id
+  left join graphile_worker._private_finished_jobs as f on f.id = s.id
+  left join graphile_worker._private_attempt_errors as e on e.job_id = s.id
+  where s.state <> 'unknown';
+$$;
+
+comment on function graphile_worker.job_detail(bigint) is
+  'Monitor: one row with job_status() of the job plus payload, priority, key, locked_by, locked_at, flags, first_started_at, worker_id (of its finished record), updated_at and expires_at; no row for an unknown id. Shows the payload: monitor level, not producer.';
+
+revoke all on function graphile_worker.job_detail(bigint) from public;
+
+-- from sql/src/30_functions/17_ops/30_retry_jobs.sql
+-- Retry jobs now (docs/operations.md). A job of the jobs table that failed for good or is
+-- waiting for its next attempt (failed, retrying; not running: a lock older than
+-- _private_lock_expiry() is stale and is dropped) runs now: run_at = now(), attempts = 0 (it
+-- gets its full max_attempts again), unlocked; last_error and its recorded errors are kept.
+-- Runners are woken as add_job wakes them. A job that failed for good and is only in the
+-- finished-jobs store (deleted after its last attempt, e.g. by delete_permanently_failed_jobs)
+-- is enqueued again as a new job from its record: same task, queue, payload, priority,
+-- max_attempts and flags, and its key when no job holds that key now (else no key);
+-- new_job_id is the new job's id. Every other job is left alone: waiting, scheduled, running,
+-- cancelling (a cancel is under way), completed, cancelled, unknown. One row per id given, in
+-- the order given: retried, and the state the job was in.
+-- security definer: admin-level roles get EXECUTE on this function and no rights on the
+-- private tables, so it acts with the owner's rights; it pins search_path and qualifies every
+-- name.
+create function graphile_worker.retry_jobs(job_ids bigint[])
+returns table (job_id bigint, retried boolean, state text, new_job_id bigint)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_now timestamptz := pg_catalog.now();
+  v_ids bigint[];
+  v_states text[];
+  v_retry bigint[];
+  v_old bigint[];
+  v_new bigint[];
+  v_rec record;
+  v_job graphile_worker._private_jobs;
+begin
+  perform graphile_worker._private_check_job_ids(retry_jobs.job_ids, 'retry_jobs');
+
+  -- The jobs of the jobs table, locked in id order, and what each one is now.
+  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
+  into v_ids, v_states
+  from (
+    select j.id, case
+        when r.job_id is not null then 'cancelling'
+        when j.locked_at is not null
+          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
+        when j.attempts >= j.max_attempts then 'failed'
+        when j.attempts > 0 then 'retrying'
+        when j.run_at > v_now then 'scheduled'
+        else 'waiting'
+      end as st
+    from graphile_worker._private_jobs as j
+    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
+    where j.id = any(retry_jobs.job_ids)
+    order by j.id
+    for update of j
+  ) as x;
+  v_ids := coalesce(v_ids, '{}');
+  v_states := coalesce(v_states, '{}');
+
+  v_retry := array(
+    select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
+    where s.st in ('failed', 'retrying'));
+  if cardinality(v_retry) > 0 then
+    update graphile_worker._private_jobs as jobs
+    set run_at = v_now, attempts = 0, locked_at = null, locked_by = null, updated_at = v_now
+    where jobs.id = any(v_retry);
+    if pg_catalog.pg_notification_queue_usage() < 0.5
+       and graphile_worker._private_wake_runners() then
+      perform pg_catalog.pg_notify('jobs:insert',
+        '{"r":' || random()::text || ',"count":' || cardinality(v_retry)::text || '}');
+    end if;
+  end if;
+
+  -- Failed jobs that are only in the finished-jobs store: enqueued again.
+  v_old := array[]::bigint[];
+  v_new := array[]::bigint[];
+  for v_rec in
+    select f.id, f.task_identifier, f.queue_name, f.payload, f.priority, f.max_attempts, f.key,
+      f.flags
+    from graphile_worker._private_finished_jobs as f
+    where f.id = any(retry_jobs.job_ids) and f.outcome = 'failed' and f.id <> all(v_ids)
+    order by f.id
+    for update of f
+  loop
+    v_job := graphile_worker.add_job(
+      v_rec.task_identifier,
+      payload => v_rec.payload,
+      queue_name => v_rec.queue_name,
+      max_attempts => v_rec.max_attempts,
+      job_key => case when not exists (select 1 from graphile_worker._private_jobs as j
+                                       where j.key = v_rec.key) then v_rec.key end,
+      priority => v_rec.priority,
+      flags => case when v_rec.flags is not null
+        then array(select k from jsonb_object_keys(v_rec.flags) as k) end,
+      job_key_mode => 'unsafe_dedupe');
+    v_old := v_old || v_rec.id;
+    v_new := v_new || v_job.id;
+  end loop;
+
+  return query
+  select i.id,
+    coalesce(s.st in ('failed', 'retrying'), false) or n.new_id is not null,
+    coalesce(s.st, f.outcome, 'unknown'),
+    n.new_id
+  from pg_catalog.unnest(retry_jobs.job_ids) with ordinality as i(id, ord)
+  left join rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
+    on s.id = i.id
+  left join rows from (pg_catalog.unnest(v_old), pg_catalog.unnest(v_new)) as n(old_id, new_id)
+    on n.old_id = i.id
+  left join graphile_worker._private_finished_jobs as f on f.id = i.id and s.id is null
+  order by i.ord;
+end;
+$$;
+
+comment on function graphile_worker.retry_jobs(bigint[]) is
+  'Admin: run failed and retrying jobs (not running) now with all their attempts again (run_at = now, attempts = 0), waking runners; a failed job only in the finished-jobs store is enqueued again as a new job (new_job_id) from its record. One row per id given: retried, and the state it was in (waiting, scheduled, running, cancelling, completed, cancelled and unknown are left alone). An empty array, a null id or more than 10000 ids: GWF01.';
+
+revoke all on function graphile_worker.retry_jobs(bigint[]) from public;
+
+-- from sql/src/30_functions/17_ops/40_delete_jobs.sql
+-- Delete jobs from the jobs table (docs/operations.md): any job that is not running (waiting,
+-- scheduled, retrying, failed, or cancelling with no live lock; a lock older than
+-- _private_lock_expiry() is stale). A running job is left alone: cancel_jobs stops it. A
+-- deletion is an erasure, not an outcome: nothing is added to the finished-jobs store (a job
+-- that failed for good keeps the record of its failure; use cancel_jobs to keep a record of a
+-- job that never ran), the job's recorded attempt errors and cancel request go with it, and
+-- job_status says unknown afterwards unless the store has the job. One row per id given, in the
+-- order given: deleted, and the state the job was in (completed and cancelled for a job only
+-- in the store, which is left to prune_finished_jobs; unknown for an id in neither).
+-- security definer: admin-level roles get EXECUTE on this function and no rights on the
+-- private tables, so it acts with the owner's rights; it pins search_path and qualifies every
+-- name.
+create function graphile_worker.delete_jobs(job_ids bigint[])
+returns table (job_id bigint, deleted boolean, state text)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_now timestamptz := pg_catalog.now();
+  v_ids bigint[];
+  v_states text[];
+  v_gone bigint[];
+begin
+  perform graphile_worker._private_check_job_ids(delete_jobs.job_ids, 'delete_jobs');
+
+  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
+  into v_ids, v_states
+  from (
+    select j.id, case
+        when j.locked_at is not null
+          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
+        when r.job_id is not null then 'cancelling'
+        when j.attempts >= j.max_attempts then 'failed'
+        when j.attempts > 0 then 'retrying'
+        when j.run_at > v_now then 'scheduled'
+        else 'waiting'
+      end as st
+    from graphile_worker._private_jobs as j
+    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
+    where j.id = any(delete_jobs.job_ids)
+    order by j.id
+    for update of j
+  ) as x;
+  v_ids := coalesce(v_ids, '{}');
+  v_states := coalesce(v_states, '{}');
+
+  v_gone := array(
+    select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
+    where s.st <> 'running');
+  if cardinality(v_gone) > 0 then
+    delete from graphile_worker._private_jobs as jobs where jobs.id = any(v_gone);
+    delete from graphile_worker._private_attempt_errors as e where e.job_id = any(v_gone);
+    delete from graphile_worker._private_cancel_requests as r where r.job_id = any(v_gone);
+  end if;
+
+  return query
+  select i.id, coalesce(s.st <> 'running', false), coalesce(s.st, f.outcome, 'unknown')
+  from pg_catalog.unnest(delete_jobs.job_ids) with ordinality as i(id, ord)
+  left join rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
+    on s.id = i.id
+  left join graphile_worker._private_finished_jobs as f on f.id = i.id and s.id is null
+  order by i.ord;
+end;
+$$;
+
+comment on function graphile_worker.delete_jobs(bigint[]) is
+  'Admin: delete jobs that are not running from the jobs table (running ones: cancel_jobs), with their recorded attempt errors; nothing is recorded in the finished-jobs store. One row per id given: deleted, and the state it was in (running, and completed, cancelled or unknown for ids not in the jobs table, are left alone). An empty array, a null id or more than 10000 ids: GWF01.';
+
+revoke all on function graphile_worker.delete_jobs(bigint[]) from public;
+
+-- from sql/src/30_functions/17_ops/50_run_jobs_at.sql
+-- Move jobs to another time (docs/operations.md): a job that is waiting, scheduled or retrying
+-- (not running, and with attempts left) gets this run_at; attempts, priority and key are kept.
+-- Runners are woken when the time is not in the future. One row per id given, in the order
+-- given: rescheduled, and the state the job was in. Left alone: running, cancelling, failed
+-- (no attempts left: retry_jobs runs it again), completed, cancelled, unknown.
+-- reschedule_jobs (graphile-worker's contract) changes more columns but returns only the rows
+-- it changed.
+-- security definer: admin-level roles get EXECUTE on this function and no rights on the
+-- private tables, so it acts with the owner's rights; it pins search_path and qualifies every
+-- name.
+create function graphile_worker.run_jobs_at(job_ids bigint[], run_at timestamptz)
+returns table (job_id bigint, rescheduled boolean, state text)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_now timestamptz := pg_catalog.now();
+  v_ids bigint[];
+  v_states text[];
+  v_move bigint[];
+begin
+  perform graphile_worker._private_check_job_ids(run_jobs_at.job_ids, 'run_jobs_at');
+  if run_jobs_at.run_at is null then
+    raise exception 'run_jobs_at: run_at must not be null'
+      using errcode = 'GWF01',
+      detail = 'run_jobs_at sets the time the jobs run at.',
+      hint = 'Pass now() to run them now, or a later time.';
+  end if;
+  if run_jobs_at.run_at < '0001-01-02 00:00:00+00'
+     or run_jobs_at.run_at >= '9999-12-31 00:00:00+00' then
+    raise exception 'run_at must be between 0001-01-02 and 9999-12-30 UTC, not %', run_jobs_at.run_at
+      using errcode = 'GWE01',
+      detail = 'Runners read run_at back as a date and time: infinity, -infinity and years '
+        'outside 1 to 9999 cannot be represented by them (Python''s datetime).',
+      hint = 'Pass a time from 0001-01-02 to 9999-12-30 UTC.';
+  end if;
+
+  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
+  into v_ids, v_states
+  from (
+    select j.id, case
+        when r.job_id is not null then 'cancelling'
+        when j.locked_at is not null
+          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
+        when j.attempts >= j.max_attempts then 'failed'
+        when j.attempts > 0 then 'retrying'
+        when j.run_at > v_now then 'scheduled'
+        else 'waiting'
+      end as st
+    from graphile_worker._private_jobs as j
+    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
+    where j.id = any(run_jobs_at.job_ids)
+    order by j.id
+    for update of j
+  ) as x;
+  v_ids := coalesce(v_ids, '{}');
+  v_states := coalesce(v_states, '{}');
+
+  v_move := array(
+    select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
+    where s.st in ('waiting', 'scheduled', 'retrying'));
+  if cardinality(v_move) > 0 then
+    -- a stale lock goes: the job is not running
+    update graphile_worker._private_jobs as jobs
+    set run_at = run_jobs_at.run_at, locked_at = null, locked_by = null, updated_at = v_now
+    where jobs.id = any(v_move);
+    if run_jobs_at.run_at <= v_now and pg_catalog.pg_notification_queue_usage() < 0.5
+       and graphile_worker._private_wake_runners() then
+      perform pg_catalog.pg_notify('jobs:insert',
+        '{"r":' || random()::text || ',"count":' || cardinality(v_move)::text || '}');
+    end if;
+  end if;
+
+  return query
+  select i.id, coalesce(s.st in ('waiting', 'scheduled', 'retrying'), false),
+    coalesce(s.st, f.outcome, 'unknown')
+  from pg_catalog.unnest(run_jobs_at.job_ids) with ordinality as i(id, ord)
+  left join rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
+    on s.id = i.id
+  left join graphile_worker._private_finished_jobs as f on f.id = i.id and s.id is null
+  order by i.ord;
+end;
+$$;
+
+comment on function graphile_worker.run_jobs_at(bigint[], timestamptz) is
+  'Admin: set run_at of waiting, scheduled and retrying jobs (not running, attempts left), waking runners when it is not in the future. One row per id given: rescheduled, and the state it was in (running, cancelling, failed, completed, cancelled and unknown are left alone). An empty array, a null id, more than 10000 ids or a null run_at: GWF01; a run_at outside 0001-01-02..9999-12-30 UTC: GWE01.';
+
+revoke all on function graphile_worker.run_jobs_at(bigint[], timestamptz) from public;
+
+-- from sql/src/30_functions/17_ops/59_private_cron_period_text.sql
+-- A fill period as a crontab writes it (docs/cron.md, "Options"): weeks, days, hours,
+-- minutes and seconds, largest first, zero parts left out ('1d', '4w3d2h1m'); null for none.
+create function graphile_worker._private_cron_period_text(period interval)
+returns text
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select string_agg(v.n::text || v.unit, '' order by v.ord)
+  from (select pg_catalog.floor(pg_catalog.date_part('epoch', period))::bigint as s) as e,
+    lateral (values
+      (1, 'w', e.s / 604800),
+      (2, 'd', e.s % 604800 / 86400),
+      (3, 'h', e.s % 86400 / 3600),
+      (4, 'm', e.s % 3600 / 60),
+      (5, 's', e.s % 60)) as v(ord, unit, n)
+  where v.n > 0;
+$$;
+
+comment on function graphile_worker._private_cron_period_text(interval) is
+  'Cron: a fill period as crontab text (1d, 4w3d2h1m), null for zero or null.';
+
+revoke all on function graphile_worker._private_cron_period_text(interval) from public;
+
+-- from sql/src/30_functions/17_ops/60_private_store_cron_specs.sql
+-- Store the parsed items of a crontab (_private_cron_specs), called by register_crontab and
+-- schedule_crontab. A row is written only when its item changed (compared as text: the item
+-- holds json, which has no equality), so the call a runner makes every minute writes nothing
+-- while its crontab stays the same. Two crontabs with the same identifier share one row: the
+-- last one registered.
+create function graphile_worker._private_store_cron_specs(
+  items graphile_worker.cron_item[],
+  now timestamptz
+)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  insert into graphile_worker._private_cron_specs as s (identifier, item, registered_at)
+  select distinct on (i.identifier) i.identifier, i, _private_store_cron_specs.now
+  from pg_catalog.unnest(_private_store_cron_specs.items) as i
+  where i.identifier is not null
+  order by i.identifier
+  on conflict on constraint cron_specs_pkey do update
+    set item = excluded.item, registered_at = excluded.registered_at
+    where s.item::text is distinct from excluded.item::text;
+end;
+$$;
+
+comment on function graphile_worker._private_store_cron_specs(graphile_worker.cron_item[], timestamptz) is
+  'Cron: store parsed items in _private_cron_specs, rewriting a row only when its item changed.';
+
+revoke all on function graphile_worker._private_store_cron_specs(graphile_worker.cron_item[], timestamptz) from public;
+
+-- from sql/src/30_functions/17_ops/61_cron_items.sql
+-- The cron items known to the database (docs/operations.md): each identifier of
+-- _private_known_crontabs (graphile-worker's scheduling state) and of _private_cron_specs (the
+-- items as last registered). task_identifier, schedule (as written: the five time fields or
+-- the @ shorthand), options (those given, as crontab option names: fill, max, queue, jobKey,
+-- jobKeyMode, priority, tz), payload and next_run (the first minute after now, and after the
+-- last execution, at which it fires) are null for an item registered only by a Node worker or
+-- before 0.1.8, until a 0.1.8 runner or register_crontab registers it again.
+-- security definer: monitor-level roles get EXECUTE on this function and no rights on the
+-- private tables, so it acts with the owner's rights; it pins search_path and qualifies every
+-- name.
+create function graphile_worker.cron_items(now timestamptz default now())
+returns table (
+  identifier text,
+  task_identifier text,
+  schedule text,
+  options jsonb,
+  payload json,
+  known_since timestamptz,
+  last_execution timestamptz,
+  next_run timestamptz,
+  registered_at timestamptz
+)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if cron_items.now is null then
+    raise exception 'cron_items: now must not be null'
+      using errcode = 'GWF01',
+      detail = 'next_run is the first minute after now at which an item fires.',
+      hint = 'Leave now out to use the transaction time.';
+  end if;
+  return query
+  select coalesce(k.identifier, s.identifier),
+    (s.item).task_identifier,
+    (s.item).schedule,
+    case when s.identifier is not null then jsonb_strip_nulls(jsonb_build_object(
+      'fill', graphile_worker._private_cron_period_text((s.item).fill),
+      'max', (s.item).max_attempts,
+      'queue', (s.item).queue_name,
+      'jobKey', (s.item).job_key,
+      'jobKeyMode', (s.item).job_key_mode,
+      'priority', (s.item).priority,
+      'tz', (s.item).time_zone)) end,
+    (s.item).payload,
+    k.known_since,
+    k.last_execution,
+    case when s.identifier is not null then graphile_worker.cron_next_after(s.item,
+      greatest(cron_items.now, k.last_execution)) end,
+    s.registered_at
+  from graphile_worker._private_known_crontabs as k
+  full join graphile_worker._private_cron_specs as s on s.identifier = k.identifier
+  order by 1;
+end;
+$$;
+
+comment on function graphile_worker.cron_items(timestamptz) is
+  'Monitor: every known cron item: identifier, task, schedule and options as registered, payload, known_since, last_execution and next_run (the next minute it fires after now); task, schedule, options and next_run are null for items no 0.1.8 scheduler registered.';
+
+revoke all on function graphile_worker.cron_items(timestamptz) from public;
+
+-- from sql/src/30_functions/17_ops/62_run_cron_item.sql
+-- Enqueue the job of a cron item now (docs/operations.md), as its schedule would: its task,
+-- queue, max attempts, priority, job key and key mode, and its payload with
+-- "_cron": {"ts": now, "backfilled": false, "manual": true}; run_at now. The item's schedule is
+-- untouched: last_execution does not move, so its next scheduled run still happens (with a job
+-- key, a run not yet started is replaced as the key mode says). Returns the job's id.
+-- security definer: admin-level roles get EXECUTE on this function and no rights on the
+-- private tables, so it acts with the owner's rights; it pins search_path and qualifies every
+-- name.
+create function graphile_worker.run_cron_item(identifier text)
+returns bigint
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_item graphile_worker.cron_item;
+  v_job graphile_worker._private_jobs;
+  v_now timestamptz := pg_catalog.now();
+begin
+  if run_cron_item.identifier is null or run_cron_item.identifier = '' then
+    raise exception 'run_cron_item: pass the identifier of a cron item, not %',
+      coalesce(quote_literal(run_cron_item.identifier), 'null')
+      using errcode = 'GWF01',
+      detail = 'An item''s identifier is its id option, else its task identifier.',
+      hint = 'cron_items() lists the identifiers.';
+  end if;
+  select (s.item).* into v_item
+  from graphile_worker._private_cron_specs as s
+  where s.identifier = run_cron_item.identifier;
+  if not found then
+    raise exception 'run_cron_item: no cron item % is registered with its schedule',
+      quote_literal(left(run_cron_item.identifier, 200))
+      using errcode = 'GWO01',
+      detail = case when exists (select 1 from graphile_worker._private_known_crontabs as k
+                                 where k.identifier = run_cron_item.identifier)
+        then 'The item is known to the scheduler, but no 0.1.8 scheduler has registered its '
+          'task and options yet (a Node worker, or a runner before 0.1.8, schedules it).'
+        else 'No scheduler has registered an item with this identifier.' end,
+      hint = 'cron_items() lists the items; a 0.1.8 runner with the crontab, or '
+        'register_crontab(crontab), registers them.';
+  end if;
+  v_job := graphile_worker.add_job(
+    v_item.task_identifier,
+    payload => (coalesce(v_item.payload::jsonb, '{}'::jsonb) || jsonb_build_object('_cron',
+      jsonb_build_object(
+        'ts', to_char(v_now at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+        'backfilled', false,
+        'manual', true)))::json,
+    queue_name => v_item.queue_name,
+    max_attempts => v_item.max_attempts,
+    job_key => v_item.job_key,
+    priority => v_item.priority,
+    job_key_mode => coalesce(v_item.job_key_mode, 'replace'));
+  return v_job.id;
+end;
+$$;
+
+comment on function graphile_worker.run_cron_item(text) is
+  'Admin: enqueue the job of a registered cron item now (payload _cron {ts, backfilled: false, manual: true}), leaving its schedule untouched; returns the job id. GWO01 for an item without a registered schedule.';
+
+revoke all on function graphile_worker.run_cron_item(text) from public;
+
+-- from sql/src/30_functions/17_ops/70_storage_stats.sql
+-- Sizes of the extension's tables and indexes (docs/operations.md): for a table, its heap and
+-- TOAST (pg_table_size, without its indexes, which have their own rows), for an index, itself;
+-- the rows estimate of the last ANALYZE (null before the first), the dead tuples and last
+-- autovacuum of the statistics collector (tables only). Largest first. Reads catalogs only.
+create function graphile_worker.storage_stats()
+returns table (
+  relation text,
+  kind text,
+  rows_estimate bigint,
+  total_bytes bigint,
+  dead_tuples bigint,
+  last_autovacuum timestamptz,
+  table_name text,
+  last_autoanalyze timestamptz
+)
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select c.relname::text,
+    case c.relkind when 'i' then 'index' else 'table' end,
+    case when c.reltuples >= 0 then c.reltuples::bigint end,
+    case c.relkind when 'i' then pg_catalog.pg_relation_size(c.oid)
+      else pg_catalog.pg_table_size(c.oid) end,
+    st.n_dead_tup,
+    st.last_autovacuum,
+    coalesce(tbl.relname, c.relname)::text,
+    st.last_autoanalyze
+  from pg_catalog.pg_class as c
+  left join pg_catalog.pg_stat_all_tables as st on st.relid = c.oid
+  left join pg_catalog.pg_index as ix on ix.indexrelid = c.oid
+  left join pg_catalog.pg_class as tbl on tbl.oid = ix.indrelid
+  where c.relnamespace = 'graphile_worker'::regnamespace
+    and c.relkind in ('r', 'p', 'i')
+  order by 4 desc, 1;
+$$;
+
+comment on function graphile_worker.storage_stats() is
+  'Monitor: each table and index of the extension: kind, rows estimate (last ANALYZE), bytes (a table without its indexes; each index its own row), dead tuples, last autovacuum and autoanalyze (tables), and the table an index belongs to.';
+
+revoke all on function graphile_worker.storage_stats() from public;
+
+-- from sql/src/30_functions/60_insight/10_queue_stats.sql
+-- security definer: callers get EXECUTE on this function and no rights on the private tables,
+-- so the function acts with the owner's rights; it pins search_path and qualifies every name.
+create or replace function graphile_worker.queue_stats(now timestamptz default now())
+returns table (
+  task_identifier text,
+  queue_name text,
+  waiting bigint,
+  scheduled bigint,
+  running bigint,
+  retrying bigint,
+  permanently_failed bigint,
+  oldest_waiting_age interval
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+-- a scan of the whole table: JIT compiling costs more than it saves at any size seen
+set jit = off
+as $$
+  -- counted per task and queue id first, the names joined to the groups only (0.1.8): about
+  -- 3x faster on a million jobs than joining every row
+  select
+    t.identifier,
+    q.queue_name,
+    c.waiting, c.scheduled, c.running, c.retrying, c.permanently_failed,
+    queue_stats.now - c.oldest_waiting
+  from (
+    select
+      j.task_id,
+      j.job_queue_id,
+      count(*) filter (where j.is_available and j.run_at <= queue_stats.now) as waiting,
+      count(*) filter (where j.is_available and j.run_at > queue_stats.now) as scheduled,
+      count(*) filter (where j.locked_at is not null) as running,
+      count(*) filter (where j.is_available and j.attempts > 0) as retrying,
+      count(*) filter (where j.locked_at is null and j.attempts >= j.max_attempts)
+        as permanently_failed,
+      min(j.run_at) filter (where j.is_available and j.run_at <= queue_stats.now)
+        as oldest_waiting
+    from graphile_worker._private_jobs as j
+    group by j.task_id, j.job_queue_id
+  ) as c
+  join graphile_worker._private_tasks as t on t.id = c.task_id
+  left join graphile_worker._private_job_queues as q on q.id = c.job_queue_id
+  order by t.identifier, q.queue_name nulls first;
+$$;
+
+comment on function graphile_worker.queue_stats(timestamptz) is
+  'Admin insight: per task and queue, how many jobs are waiting (runnable now), scheduled (future run_at), running (locked), retrying (failed before, will run again), permanently failed, and the age of the oldest waiting job. Scans the jobs table.';
+
+-- from sql/src/30_functions/60_insight/30_finished_per_minute.sql
+-- Completed, failed and cancelled jobs per minute (UTC minutes) from the finished-jobs store,
+-- for charts (the dashboard's overview; docs/operations.md). Only what the store holds: jobs
+-- of tasks with a retention (docs/history.md). Reads the rows finished in [since, now) through
+-- the store's finished_at index; minutes without rows are left out.
+-- security definer: monitor roles get EXECUTE on this function and no rights on the private
+-- tables, so it acts with the owner's rights; it pins search_path and qualifies every name.
+create function graphile_worker.finished_per_minute(
+  since timestamptz default now() - interval '1 hour',
+  now timestamptz default now()
+)
+returns table (minute timestamptz, completed bigint, failed bigint, cancelled bigint)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if finished_per_minute.since is null or finished_per_minute.now is null
+     or finished_per_minute.since > finished_per_minute.now then
+    raise exception 'finished_per_minute: since and now must be given, since not after now'
+      using errcode = 'GWF01',
+      detail = format('since was %s, now %s.', coalesce(finished_per_minute.since::text, 'null'),
+        coalesce(finished_per_minute.now::text, 'null')),
+      hint = 'Call e.g. graphile_worker.finished_per_minute(now() - interval ''1 hour'').';
+  end if;
+  return query
+    select pg_catalog.date_trunc('minute', f.finished_at, 'UTC') as m,
+      count(*) filter (where f.outcome = 'completed'),
+      count(*) filter (where f.outcome = 'failed'),
+      count(*) filter (where f.outcome = 'cancelled')
+    from graphile_worker._private_finished_jobs as f
+    where f.finished_at >= finished_per_minute.since
+      and f.finished_at < finished_per_minute.now
+    group by 1
+    order by 1;
+end;
+$$;
+
+comment on function graphile_worker.finished_per_minute(timestamptz, timestamptz) is
+  'Monitor: completed, failed and cancelled jobs per UTC minute finished in [since, now) (default: the last hour), from the finished-jobs store (tasks with a retention); minutes without rows are left out. Bad arguments: GWF01.';
+
+revoke all on function graphile_worker.finished_per_minute(timestamptz, timestamptz) from public;
+
+-- from sql/src/30_functions/50_cron/50_register_crontab.sql
+-- security definer: callers get EXECUTE on this function and no rights on the private tables
+-- or helpers, so it acts with the owner's rights; it pins search_path and qualifies every name.
+create or replace function graphile_worker.register_crontab(crontab text, now timestamptz default now())
+returns int
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count int;
+  v_items graphile_worker.cron_item[];
+begin
+  if now is distinct from pg_catalog.now() then  -- below the admin level, the server's clock
+    perform graphile_worker._private_check_clock(now, 'register_crontab');
+  end if;
+  v_items := array(select i from graphile_worker.parse_crontab(crontab) as i);
+  insert into graphile_worker._private_known_crontabs (identifier, known_since, last_execution)
+  select i.identifier, now, null
+  from pg_catalog.unnest(v_items) as i
+  order by i.identifier
+  on conflict (identifier) do nothing;
+  get diagnostics v_count = row_count;
+  -- 0.1.8: the items as registered, for cron_items() and run_cron_item()
+  perform graphile_worker._private_store_cron_specs(v_items, now);
+  return v_count;
+end;
+$$;
+
+comment on function graphile_worker.register_crontab(text, timestamptz) is
+  'Parses the crontab and records each item not yet in _private_known_crontabs as known since '
+  '`now` (so it is never backfilled before then), and each item as registered (cron_items); '
+  'returns how many were new. Idempotent; schedule_crontab does this itself.';
+
+-- from sql/src/30_functions/50_cron/55_schedule_crontab_items.sql
+-- The scheduler, for items parsed once by the caller (parse_crontab): register, backfill, catch
+-- up and schedule the current minute.
+-- Every job goes through upstream's guard, an upsert that only moves last_execution forward, so
+-- any number of concurrent callers schedule each (identifier, minute) at most once, and a clock
+-- that steps back schedules nothing twice.
+-- security definer: callers get EXECUTE on this function and no rights on the private tables
+-- or helpers, so it acts with the owner's rights; it pins search_path and qualifies every name.
+create or replace function graphile_worker.schedule_crontab(
+  items graphile_worker.cron_item[],
+  since timestamptz default null,
+  now timestamptz default now()
+) returns table (
+  identifier text,
+  task_identifier text,
+  scheduled_at timestamptz,
+  backfilled boolean,
+  job_id bigint
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_item graphile_worker.cron_item;
+  v_minute timestamptz := date_trunc('minute', now, 'UTC');
+  v_regular_after timestamptz;
+  v_after timestamptz;
+  v_known_since timestamptz;
+  v_last_execution timestamptz;
+  v_time timestamptz;
+  v_won boolean;
+  v_payload jsonb;
+begin
+  if items is null or now is null then
+    raise exception 'cron: items and now must not be null'
+      using errcode = 'GWC09',
+        detail = 'schedule_crontab needs the parsed items (parse_crontab) and a time.',
+        hint = 'Pass ''{}'' for no items; leave now out to use the transaction time.';
+  end if;
+  -- below the admin level, the server's clock: a future now would move each item's
+  -- last_execution forward and no runner would schedule it again until then
+  if now <> pg_catalog.now() then
+    perform graphile_worker._private_check_clock(now, 'schedule_crontab');
+  end if;
+  -- Minutes after v_regular_after are due now (the current one, or all since the caller's
+  -- previous call); earlier ones are only scheduled as backfill, within each item's fill.
+  v_regular_after := least(
+    coalesce(date_trunc('minute', since, 'UTC'), v_minute - interval '1 minute'), v_minute);
+
+  insert into graphile_worker._private_known_crontabs as k (identifier, known_since, last_execution)
+  select distinct i.identifier, now, null::timestamptz
+  from unnest(items) as i
+  order by 1
+  on conflict (identifier) do nothing;
+  -- 0.1.8: the items as registered (written only when one changed), for cron_items() and
+  -- run_cron_item()
+  perform graphile_worker._private_store_cron_specs(items, now);
+
+  foreach v_item in array items loop
+    select k.known_since, k.last_execution
+      into v_known_since, v_last_execution
+    from graphile_worker._private_known_crontabs as k
+    where k.identifier = v_item.identifier;
+    v_after := v_regular_after;
+    if v_item.fill > interval '0' then
+      v_after := least(v_after, now - v_item.fill - interval '1 microsecond');
+    end if;
+    v_after := greatest(v_after, v_last_execution,
+      date_trunc('minute', coalesce(v_known_since, now), 'UTC') - interval '1 microsecond');
+    -- Bounded: at most 100000 minutes per item per call (69 days of an every-minute item). Only
+    -- a window that long is counted first, so the common call pays nothing.
+    if v_minute - v_after > interval '100000 minutes' then
+      begin
+        perform count(*)
+        from graphile_worker.cron_times_between(v_item, v_after, v_minute, 100000);
+      exception when sqlstate 'GWC10' then
+        raise exception 'cron: item ''%'' has more than 100000 due minutes to schedule from % to %',
+          v_item.identifier, v_after, v_minute
+          using errcode = 'GWC10',
+            detail = 'schedule_crontab schedules at most 100000 minutes per item and call, so '
+              'that one call is bounded; nothing was scheduled. The window runs from the item''s '
+              'last execution, or from `since` or its fill, to `now`.',
+            hint = 'Shorten the item''s fill option, or pass a later since.';
+      end;
+    end if;
+    for v_time in
+      select t from graphile_worker.cron_times_between(v_item, v_after, v_minute, 100000) as t
+    loop
+      v_won := false;
+      insert into graphile_worker._private_known_crontabs as k
+        (identifier, known_since, last_execution)
+      values (v_item.identifier, v_time, v_time)
+      on conflict (identifier) do update
+        set last_execution = excluded.last_execution
+        where k.last_execution is null or k.last_execution < excluded.last_execution
+      returning true into v_won;
+      continue when v_won is not true;
+      v_payload := coalesce(v_item.payload::jsonb, '{}'::jsonb) || jsonb_build_object('_cron',
+        jsonb_build_object(
+          'ts', to_char(v_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+          'backfilled', v_time <= v_regular_after));
+      identifier := v_item.identifier;
+      task_identifier := v_item.task_identifier;
+      scheduled_at := v_time;
+      backfilled := v_time <= v_regular_after;
+      select j.id into job_id
+      from graphile_worker.add_job(
+        v_item.task_identifier,
+        payload => v_payload::json,
+        queue_name => v_item.queue_name,
+        run_at => v_time,
+        max_attempts => v_item.max_attempts,
+        job_key => v_item.job_key,
+        priority => v_item.priority,
+        job_key_mode => coalesce(v_item.job_key_mode, 'replace')) as j;
+      return next;
+    end loop;
+  end loop;
+end;
+$$;
+
+comment on function graphile_worker.schedule_crontab(
+  graphile_worker.cron_item[], timestamptz, timestamptz) is
+  'Registers new items (never backfilled), then for each item enqueues every due minute: the '
+  'current minute (all minutes after `since` when given), and for known items the missed '
+  'minutes within fill (backfilled); run_at = the minute, payload gets _cron {ts, backfilled}. '
+  'Exactly once per (identifier, minute) across concurrent callers: last_execution only moves '
+  'forward. Bounded: more than 100000 due minutes for one item in one call raises GWC10.';
 
 -- from sql/src/30_functions/15_admin/40_force_unlock_workers.sql
 -- Admin: clear every job and queue lock held by these worker ids (graphile-worker 0.18
@@ -1953,12 +3288,17 @@ $$;
 comment on function graphile_worker.recover_stale_workers(interval, timestamptz) is
   'Recovery: for every registered worker whose last heartbeat is older than its stale_after, release its jobs (last_error names the lost worker, run_at delayed by recovery_delay, the attempt is not refunded) and queue locks, and delete the worker. Safe to run from many runners at once. Below the admin level a now other than the server''s clock is GWA06.';
 
--- from sql/src/90_privileges/20_role_levels.sql (the level lists, and grant_role's comment)
--- The three privilege levels (docs/security.md). A level includes the ones before it:
+-- from sql/src/90_privileges/20_role_levels.sql (the level lists, grant_role and revoke_role)
+-- The privilege levels (docs/security.md). producer < runner < admin is a chain: a level
+-- includes the ones before it. monitor (0.1.8) stands beside it: admin includes it, and it
+-- includes no other level.
 --   producer  enqueue, replace or remove a job by its key, read a job's status and wait for it
 --   runner    claim, report, return, sweep, heartbeats, cron scheduling, prune finished jobs
---   admin     admin functions, cleanup, statistics, retention, flow control (pause, limits,
---             cancel), the jobs and finished_jobs views
+--   monitor   read only: list, count and show jobs (payloads included), job status,
+--             statistics, workers, flow controls, retention settings, cron items, storage
+--             sizes, the version, the jobs and finished_jobs views
+--   admin     admin functions, cleanup, retention, flow control (pause, limits, cancel),
+--             operations (retry, delete, run at, run a cron item); and monitor
 -- The function lists live here only; grant_role() and the tests read them.
 create or replace function graphile_worker._private_level_functions(level text)
 returns setof regprocedure
@@ -1979,22 +3319,97 @@ as $$
           'register_worker', 'heartbeat', 'deregister_worker', 'recover_stale_workers',
           'parse_crontab', 'register_crontab', 'schedule_crontab',
           'cron_matches', 'cron_next_after', 'cron_times_between', 'prune_finished_jobs']
+        when 'monitor' then array[
+          'list_jobs', 'count_jobs', 'job_detail', 'job_status', 'job_status_by_key',
+          'queue_stats', 'worker_stats', 'flow_controls', 'retention_settings', 'cron_items',
+          'storage_stats', 'finished_per_minute', 'version']
         when 'admin' then array[
           'complete_jobs', 'permanently_fail_jobs', 'reschedule_jobs', 'force_unlock_workers',
           'delete_permanently_failed_jobs', 'gc_task_identifiers', 'gc_job_queues',
-          'queue_stats', 'worker_stats', 'set_retention', 'clear_retention',
-          'retention_settings', 'pause_tasks', 'resume_tasks', 'pause_queues', 'resume_queues',
-          'set_task_limits', 'flow_controls', 'cancel_jobs', 'cancel_jobs_by_key']
+          'set_retention', 'clear_retention',
+          'pause_tasks', 'resume_tasks', 'pause_queues', 'resume_queues',
+          'set_task_limits', 'cancel_jobs', 'cancel_jobs_by_key',
+          'retry_jobs', 'delete_jobs', 'run_jobs_at', 'run_cron_item']
       end
     )
   order by 1::text;
 $$;
 
+create or replace function graphile_worker.grant_role(role_name text, level text)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_levels text[];
+  v_fn regprocedure;
+begin
+  if level is null or level not in ('producer', 'runner', 'monitor', 'admin') then
+    raise exception 'unknown privilege level %', coalesce(quote_literal(level), 'null')
+      using errcode = 'GWA02',
+      detail = 'The levels are producer, runner, monitor and admin: producer < runner < admin '
+        'each include the ones before them; monitor is read-only, and admin includes it.',
+      hint = 'Call e.g. graphile_worker.grant_role(''app'', ''producer'').';
+  end if;
+  if role_name is null or not exists (select 1 from pg_catalog.pg_roles where rolname = role_name) then
+    raise exception 'role % does not exist', coalesce(quote_ident(role_name), 'null')
+      using errcode = 'undefined_object',
+      detail = 'grant_role() grants rights to an existing role; the extension creates no roles.',
+      hint = 'Create the role first, e.g. CREATE ROLE app LOGIN.';
+  end if;
+
+  v_levels := case level
+    when 'producer' then array['producer']
+    when 'runner' then array['producer', 'runner']
+    when 'monitor' then array['monitor']
+    else array['producer', 'runner', 'monitor', 'admin']
+  end;
+
+  execute format('grant usage on schema graphile_worker to %I', role_name);
+  for v_fn in
+    select f from pg_catalog.unnest(v_levels) as l, graphile_worker._private_level_functions(l) as f
+  loop
+    execute format('grant execute on function %s to %I', v_fn, role_name);
+  end loop;
+  if level in ('monitor', 'admin') then
+    execute format('grant select on graphile_worker.jobs to %I', role_name);
+    execute format('grant select on graphile_worker.finished_jobs to %I', role_name);
+  end if;
+end;
+$$;
+
 comment on function graphile_worker.grant_role(text, text) is
-  'Owner only: grant an existing role one of the levels producer (enqueue, remove by key, job status and waiting), runner (claim, report, heartbeats, cron, pruning) or admin (admin functions, cleanup, statistics, retention, flow control: pause, limits, cancel; the jobs and finished_jobs views). Each level includes the ones before it.';
+  'Owner only: grant an existing role one of the levels producer (enqueue, remove by key, job status and waiting), runner (claim, report, heartbeats, cron, pruning), admin (admin functions, cleanup, retention, flow control: pause, limits, cancel; operations: retry, delete, run at, run a cron item) or monitor (read only: list, count and show jobs with payloads, statistics, workers, flow controls, retention settings, cron items, storage sizes; the jobs and finished_jobs views). producer < runner < admin each include the ones before them; admin includes monitor; monitor includes no other level.';
+
+create or replace function graphile_worker.revoke_role(role_name text)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_fn regprocedure;
+begin
+  if role_name is null or not exists (select 1 from pg_catalog.pg_roles where rolname = role_name) then
+    raise exception 'role % does not exist', coalesce(quote_ident(role_name), 'null')
+      using errcode = 'undefined_object', hint = 'Pass the name of an existing role.';
+  end if;
+  for v_fn in
+    select f from pg_catalog.unnest(array['producer', 'runner', 'monitor', 'admin']) as l,
+      graphile_worker._private_level_functions(l) as f
+  loop
+    execute format('revoke execute on function %s from %I', v_fn, role_name);
+  end loop;
+  execute format('revoke select on graphile_worker.jobs from %I', role_name);
+  execute format('revoke select on graphile_worker.finished_jobs from %I', role_name);
+  execute format('revoke usage on schema graphile_worker from %I', role_name);
+end;
+$$;
+
+comment on function graphile_worker.revoke_role(text) is
+  'Owner only: take back every right grant_role() gave this role.';
 
 -- Roles granted the admin level before this upgrade (found by queue_stats, which only that
--- level holds) get the new flow-control functions.
+-- level holds) get the new flow-control and operations functions (admin includes monitor).
 do $$
 declare
   v_role text;
@@ -2009,7 +3424,12 @@ begin
     foreach v_fn in array array[
       'pause_tasks(text[])', 'resume_tasks(text[])', 'pause_queues(text[])',
       'resume_queues(text[])', 'set_task_limits(text, integer, integer, interval)',
-      'flow_controls()', 'cancel_jobs(bigint[])', 'cancel_jobs_by_key(text[])']
+      'flow_controls()', 'cancel_jobs(bigint[])', 'cancel_jobs_by_key(text[])',
+      'list_jobs(text[], text[], text[], text, bigint, bigint, bigint, integer, timestamptz)',
+      'count_jobs(text[], text[], text[], text, bigint, bigint, timestamptz)',
+      'job_detail(bigint)', 'cron_items(timestamptz)', 'storage_stats()',
+      'retry_jobs(bigint[])', 'delete_jobs(bigint[])', 'run_jobs_at(bigint[], timestamptz)',
+      'run_cron_item(text)', 'finished_per_minute(timestamptz, timestamptz)']
     loop
       execute format('grant execute on function graphile_worker.%s to %s', v_fn, v_role);
     end loop;

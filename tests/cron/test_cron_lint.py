@@ -16,6 +16,7 @@ CRON_FUNCTIONS = (
 PUBLIC = {
     "parse_crontab", "register_crontab", "schedule_crontab",
     "cron_matches", "cron_next_after", "cron_times_between",
+    "cron_items", "run_cron_item",  # operations (0.1.8, docs/operations.md)
 }
 
 

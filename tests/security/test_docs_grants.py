@@ -35,9 +35,9 @@ def _rights(db: psycopg.Connection, role: str) -> set[str]:
 
 def test_documented_grants_equal_grant_role(db: psycopg.Connection) -> None:
     suffix = uuid.uuid4().hex[:6]
-    names = {doc_role: f"gw_doc_{doc_role}_{suffix}" for doc_role in ("app", "worker", "ops")}
-    helper = {doc_role: f"gw_helper_{doc_role}_{suffix}" for doc_role in ("app", "worker", "ops")}
-    levels = {"app": "producer", "worker": "runner", "ops": "admin"}
+    levels = {"app": "producer", "worker": "runner", "ops": "admin", "dash": "monitor"}
+    names = {doc_role: f"gw_doc_{doc_role}_{suffix}" for doc_role in levels}
+    helper = {doc_role: f"gw_helper_{doc_role}_{suffix}" for doc_role in levels}
     try:
         for role in [*names.values(), *helper.values()]:
             db.execute(f'create role "{role}"')

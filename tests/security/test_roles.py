@@ -1,4 +1,4 @@
-"""The three privilege levels, checked with real roles and real connections."""
+"""The privilege levels, checked with real roles and real connections."""
 
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ ADMIN = [
     "select graphile_worker.set_retention(null, '1 day')",
     "select graphile_worker.clear_retention('t')",
     "select * from graphile_worker.retention_settings()",
+    # operations (0.1.8): reads are monitor level, which admin includes
+    "select * from graphile_worker.list_jobs()",
+    "select * from graphile_worker.job_detail(1)",
+    "select * from graphile_worker.retry_jobs(array[1]::bigint[])",
+    "select * from graphile_worker.delete_jobs(array[1]::bigint[])",
+    "select * from graphile_worker.run_jobs_at(array[1]::bigint[], now())",
+    "select graphile_worker.run_cron_item('x')",
 ]
 
 
@@ -187,7 +194,7 @@ def test_every_public_function_belongs_to_a_level(db) -> None:
     leveled = {
         r[0]
         for r in db.execute(
-            "select f::text from unnest(array['producer','runner','admin']) l, "
+            "select f::text from unnest(array['producer','runner','monitor','admin']) l, "
             "graphile_worker._private_level_functions(l) f"
         )
     }

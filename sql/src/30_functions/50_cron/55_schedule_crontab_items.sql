@@ -53,6 +53,9 @@ begin
   from unnest(items) as i
   order by 1
   on conflict (identifier) do nothing;
+  -- 0.1.8: the items as registered (written only when one changed), for cron_items() and
+  -- run_cron_item()
+  perform graphile_worker._private_store_cron_specs(items, now);
 
   foreach v_item in array items loop
     select k.known_since, k.last_execution
