@@ -23,6 +23,7 @@ __all__ = [
     "CheckViolation",
     "ConfigurationError",
     "CronBoundExceeded",
+    "CronItemUnknown",
     "CrontabError",
     "DatabaseError",
     "DuplicateJobKey",
@@ -242,9 +243,15 @@ class InvalidHistoryArgument(DatabaseError):
 
 
 class InvalidFlowControlArgument(DatabaseError):
-    """An argument of the flow-control functions is invalid (GWF01): a null or empty array, a
-    null, empty or over-long name, a null job id or key, a limit below 1, a rate limit without
-    its period (or the reverse), a period outside 1 second to 7 days."""
+    """An argument of the flow-control or operations functions is invalid (GWF01): a null or
+    empty array, a null, empty or over-long name, a null job id or key, a limit below 1, a rate
+    limit without its period (or the reverse), a period outside 1 second to 7 days; an unknown
+    job state, ``max_rows`` outside 1..10000, more than 10000 job ids in one call."""
+
+
+class CronItemUnknown(DatabaseError):
+    """``run_cron_item`` was given an identifier no 0.1.8 scheduler registered with its
+    schedule (GWO01); ``cron_items()`` lists the known items."""
 
 
 class CrontabError(DatabaseError):
@@ -280,6 +287,7 @@ SQLSTATE_ERRORS: dict[str, type[DatabaseError]] = {
     "GWA06": AdminOnlyArgument,
     "GWH01": InvalidHistoryArgument,
     "GWF01": InvalidFlowControlArgument,
+    "GWO01": CronItemUnknown,
     **{f"GWC0{n}": CrontabError for n in range(1, 10)},
     "GWC10": CronBoundExceeded,
     "42883": ExtensionMissing,  # undefined_function
