@@ -8,6 +8,10 @@ serve the metrics with ``prometheus_client.start_http_server(9100)`` or from you
 (``prometheus_client.generate_latest()``, see fastapi_app.py).
 
 Hooks run in the worker's event loop: they only count, observe and log, never block.
+
+The runner also has built-in Prometheus metrics (``--metrics-port``, ``Worker(metrics_port=...)``;
+docs/operations.md, "Metrics and tracing"); these hooks are the way to add metrics of your own,
+beside them or instead of them.
 """
 
 from __future__ import annotations

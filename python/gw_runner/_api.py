@@ -42,6 +42,10 @@ class WorkerOptions(TypedDict, total=False):
     recovery_delay: float
     job_timeout: float | None
     prune_interval: float
+    metrics_port: int | None
+    metrics_host: str
+    metrics_stats_interval: float
+    otel: bool
 
 
 def split_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -96,8 +96,11 @@ class Claimer:
         on_drained: Callable[[], None],
         on_undecodable: Callable[[list[UndecodableRow]], None],
         on_resize: Callable[[int], None] = lambda size: None,
+        timer: Callable[[float], None] | None = None,
     ) -> None:
         self.worker_id = worker_id
+        #: called with the seconds of each claim's round trip (metrics), or None
+        self._timer = timer
         self.settings = settings
         self._task_names = task_names
         self._forbidden = list(settings.forbidden_flags) if settings.forbidden_flags else None
@@ -246,7 +249,13 @@ class Claimer:
             if attempts > 1:  # retried after a lost connection or a transient error
                 self.claim_unsure = True
             cur = claim_cursor(conn)
-            await cur.execute(_sql.GET_JOBS, params)
+            timer = self._timer
+            if timer is None:
+                await cur.execute(_sql.GET_JOBS, params)
+            else:
+                began = time.perf_counter()
+                await cur.execute(_sql.GET_JOBS, params)
+                timer(time.perf_counter() - began)
             return cur
 
         return op

@@ -26,6 +26,8 @@ from ._settings import (
     DEFAULT_HEALTH_HOST,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_LOCAL_QUEUE_TTL,
+    DEFAULT_METRICS_HOST,
+    DEFAULT_METRICS_STATS_INTERVAL,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PRUNE_INTERVAL,
     DEFAULT_RECOVERY_DELAY,
@@ -220,6 +222,23 @@ _OPTIONS: tuple[_Option, ...] = (
         str, "PATH",
     ),
     _Option(
+        ("--metrics-port",), "metrics_port", "METRICS_PORT", "serve Prometheus metrics at "
+        "/metrics on this TCP port, 0 for a free one (needs gw_runner[metrics]; default: off)",
+        _port, "PORT",
+    ),
+    _Option(
+        ("--metrics-host",), "metrics_host", "METRICS_HOST", "address the metrics endpoint "
+        "listens on (default: 127.0.0.1, loopback only)", _host, "HOST", DEFAULT_METRICS_HOST,
+    ),
+    _Option(
+        ("--metrics-stats-interval",), "metrics_stats_interval", "METRICS_STATS_INTERVAL",
+        "read graphile_worker.queue_stats() for the queue gauges at most this often; 0: no "
+        f"queue gauges (default: {DEFAULT_METRICS_STATS_INTERVAL:g})",
+        _seconds, "SECONDS", DEFAULT_METRICS_STATS_INTERVAL,
+    ),
+    _Option(("--otel",), "otel", "OTEL", "OpenTelemetry spans per job and per enqueue, to "
+            "the global TracerProvider (needs gw_runner[otel]; default: off)"),
+    _Option(
         ("--job-timeout",), "job_timeout", "JOB_TIMEOUT",
         "time limit of a job whose task (@task(timeout=...)) and flags (timeout:SECONDS) set "
         "none: an async handler is cancelled, a sync one's thread abandoned, the attempt fails "
@@ -359,6 +378,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Wor
             sweep_interval=args.sweep_interval,
             recovery_delay=args.recovery_delay,
             prune_interval=args.prune_interval,
+            metrics_port=args.metrics_port, metrics_host=args.metrics_host,
+            metrics_stats_interval=args.metrics_stats_interval, otel=args.otel,
         )
     except ConfigurationError as e:
         raise UsageError(str(e)) from None

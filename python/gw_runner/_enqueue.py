@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
-from . import _sql
+from . import _otel, _sql
 from ._connections import wrong_connection
 from ._db import (
     JSON_OID,
@@ -389,6 +389,22 @@ def add_job(
     """
     if not isinstance(conn, psycopg.Connection):
         raise _wrong_connection("add_job()", conn, want_async=False)
+    tracer = _otel.enqueue_tracer
+    if tracer is None:
+        return _add_job(conn, identifier, payload, queue_name, run_at, max_attempts, job_key,
+                        job_key_mode, priority, flags)
+    with tracer.sending("add_job", [identifier], queue_name, None) as sending:
+        job = _add_job(conn, identifier, payload, queue_name, run_at, max_attempts, job_key,
+                       job_key_mode, priority, sending.flags(flags))
+        sending.sent([job])
+        return job
+
+
+def _add_job(
+    conn: psycopg.Connection[Any], identifier: str, payload: Any, queue_name: str | None,
+    run_at: datetime | None, max_attempts: int | None, job_key: str | None,
+    job_key_mode: str | None, priority: int | None, flags: Iterable[str] | None,
+) -> Job:
     encoding = conn.info.encoding
     params = _add_job_params(
         "add_job()", identifier, payload, queue_name, run_at, max_attempts, job_key,
@@ -418,6 +434,20 @@ def add_jobs(
     if not isinstance(job_key_preserve_run_at, bool):
         raise _wrong_type("add_jobs()", "job_key_preserve_run_at", "a bool",
                           job_key_preserve_run_at)
+    tracer = _otel.enqueue_tracer
+    if tracer is None:
+        return _add_jobs(conn, specs, job_key_preserve_run_at)
+    items = tracer.listed(specs)
+    with tracer.sending_specs("add_jobs", items) as sending:
+        jobs = _add_jobs(conn, sending.specs(items), job_key_preserve_run_at)
+        sending.sent(jobs)
+        return jobs
+
+
+def _add_jobs(
+    conn: psycopg.Connection[Any], specs: Iterable[JobSpec | Mapping[str, Any]],
+    job_key_preserve_run_at: bool,
+) -> list[Job]:
     encoding = conn.info.encoding
     spec_list, literal = _specs("add_jobs()", specs, encoding)
     if not spec_list:
@@ -451,6 +481,22 @@ async def add_job_async(
     """:func:`add_job` for a ``psycopg.AsyncConnection``."""
     if not isinstance(conn, psycopg.AsyncConnection):
         raise _wrong_connection("add_job_async()", conn, want_async=True)
+    tracer = _otel.enqueue_tracer
+    if tracer is None:
+        return await _add_job_async(conn, identifier, payload, queue_name, run_at, max_attempts,
+                                    job_key, job_key_mode, priority, flags)
+    with tracer.sending("add_job", [identifier], queue_name, None) as sending:
+        job = await _add_job_async(conn, identifier, payload, queue_name, run_at, max_attempts,
+                                   job_key, job_key_mode, priority, sending.flags(flags))
+        sending.sent([job])
+        return job
+
+
+async def _add_job_async(
+    conn: psycopg.AsyncConnection[Any], identifier: str, payload: Any, queue_name: str | None,
+    run_at: datetime | None, max_attempts: int | None, job_key: str | None,
+    job_key_mode: str | None, priority: int | None, flags: Iterable[str] | None,
+) -> Job:
     encoding = conn.info.encoding
     params = _add_job_params(
         "add_job_async()", identifier, payload, queue_name, run_at, max_attempts, job_key,
@@ -477,6 +523,21 @@ async def add_jobs_async(
     if not isinstance(job_key_preserve_run_at, bool):
         raise _wrong_type("add_jobs_async()", "job_key_preserve_run_at", "a bool",
                           job_key_preserve_run_at)
+    tracer = _otel.enqueue_tracer
+    if tracer is None:
+        return await _add_jobs_async(conn, specs, job_key_preserve_run_at)
+    items = tracer.listed(specs)
+    with tracer.sending_specs("add_jobs", items) as sending:
+        jobs = await _add_jobs_async(conn, sending.specs(items),
+                                     job_key_preserve_run_at)
+        sending.sent(jobs)
+        return jobs
+
+
+async def _add_jobs_async(
+    conn: psycopg.AsyncConnection[Any], specs: Iterable[JobSpec | Mapping[str, Any]],
+    job_key_preserve_run_at: bool,
+) -> list[Job]:
     encoding = conn.info.encoding
     spec_list, literal = _specs("add_jobs_async()", specs, encoding)
     if not spec_list:

@@ -23,18 +23,21 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from . import _sql
 from ._aio import wait_event
 from ._convert import PayloadError
-from ._db import ChannelLike, backoff_delay, fetchall_lenient
+from ._db import ChannelLike, UndecodableRow, backoff_delay, fetchall_lenient
 from ._hooks import HookDispatcher, JobCancelled, JobFailed, JobPermanentlyFailed, JobSucceeded
 from ._record import JobRun
 from ._text import first_line, fmt_time, storable
 from .errors import DatabaseError, PermanentFailure, RetryLater, Snooze, WorkerOfAnotherRole
+
+if TYPE_CHECKING:
+    from ._metrics import RunnerMetrics
 
 log = logging.getLogger("gw_runner.worker")
 
@@ -70,8 +73,12 @@ class Reporter:
         idle: Callable[[], bool],
         after_report: Callable[[list[int], bool], None],
         on_lost: Callable[[], None],
+        metrics: RunnerMetrics | None = None,
     ) -> None:
         self.worker_id = worker_id
+        #: the metrics endpoint's counters (each report's round trip and outcomes), or None
+        self._metrics = metrics
+        self._timer = metrics.observe_report if metrics is not None else None
         self._channel = channel
         self._hooks = hooks
         self._delay = report_delay
@@ -101,6 +108,17 @@ class Reporter:
         n = len(self._pending)
         if n == 1 or n >= self._threshold or self._idle():
             self._wake.set()
+
+    def fail_undecodable(self, rows: list[UndecodableRow]) -> None:
+        """Claimed rows that cannot be read: their jobs fail for good (retrying cannot help),
+        the rest of the batch runs."""
+        now = time.monotonic()
+        for row in rows:
+            log.error("job %d: %s", row.job.id, row.message,
+                      extra={**self._extra, "job_id": row.job.id})
+            run = JobRun(row.job, now)
+            run.fail(row.message, permanent=True)
+            self.add(run)
 
     def resize(self, batch_size: int) -> None:
         """The claims' batch size changed: report in batches of about that many."""
@@ -153,6 +171,8 @@ class Reporter:
         runs = {run.job.id: run for run in batch}
         if self._hooks:
             self._emit(rows, runs)
+        if self._metrics is not None:
+            self._metrics.record(rows, runs)
         retries = self._log(rows, runs, retried=retried)
         self._after_report(list(runs), retries)
 
@@ -195,8 +215,15 @@ class Reporter:
         async def op(conn: psycopg.AsyncConnection[Any]) -> list[Row]:
             nonlocal calls
             calls += 1
+            timer = self._timer
+            if timer is None:
+                cur = await conn.execute(statement, params, binary=True)
+                return await fetchall_lenient(cur)
+            began = time.perf_counter()
             cur = await conn.execute(statement, params, binary=True)
-            return await fetchall_lenient(cur)
+            rows = await fetchall_lenient(cur)
+            timer(time.perf_counter() - began)
+            return rows
 
         attempt = 0
         while True:

@@ -21,11 +21,12 @@ cancelled) instead of ending the slot.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._claiming import Claimer
 from ._context import JobContext, JobHost
@@ -33,11 +34,15 @@ from ._convert import PayloadError
 from ._hooks import HookDispatcher, JobStarted
 from ._job import Job
 from ._loader import TaskSpec
+from ._otel import JobTracer
 from ._record import RESULT_CAP_BYTES, JobRun, ResultError, encode_result
 from ._reporting import Reporter
 from ._text import error_message
 from ._threads import HandlerThreads, job_time_limit
 from .errors import PermanentFailure, RetryLater, Snooze
+
+if TYPE_CHECKING:
+    from ._metrics import RunnerMetrics
 
 log = logging.getLogger("gw_runner.worker")
 
@@ -103,8 +108,12 @@ class Slots:
         recovery: Callable[[], _Recovery | None],
         stopping: Callable[[], bool],
         on_task_done: Callable[[asyncio.Task[Any]], None],
+        tracer: JobTracer | None = None,
+        metrics: RunnerMetrics | None = None,
     ) -> None:
         self._tasks = tasks
+        self._tracer = tracer
+        self._metrics = metrics
         self._job_timeout = job_timeout
         self.worker_id = worker_id
         self._host = host
@@ -257,7 +266,10 @@ class Slots:
                     continue
             slot.run = run
             try:
-                await self._run_job(run, slot)
+                if self._tracer is None:
+                    await self._run_job(run, slot)
+                else:
+                    await self._run_traced(run, slot, self._tracer)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -278,6 +290,15 @@ class Slots:
                 streak = 0
                 await asyncio.sleep(0)
 
+    async def _run_traced(self, run: JobRun, slot: _Slot, tracer: JobTracer) -> None:
+        """:meth:`_run_job` inside the job's span (``--otel``), current in the slot's task
+        (and in a sync handler's thread: see :meth:`_call_handler`)."""
+        span, token = tracer.start(run.job)
+        try:
+            await self._run_job(run, slot)
+        finally:
+            tracer.end(span, token, run)
+
     async def _run_job(self, run: JobRun, slot: _Slot) -> None:
         job = run.job
         spec = self._tasks[job.task_identifier]
@@ -285,8 +306,11 @@ class Slots:
         self.running[job.id] = run
         debug = log.isEnabledFor(logging.DEBUG)
         hooks = self._hooks
-        if debug or hooks:
+        metrics = self._metrics
+        if debug or hooks or metrics is not None:
             run.started = time.perf_counter()
+        if metrics is not None:
+            metrics.job_started(job.task_identifier)
         if hooks:
             hooks.emit("on_job_started", JobStarted(self.worker_id, job))
         try:
@@ -417,7 +441,10 @@ class Slots:
                 watch.cancel()
         threads = self._threads
         assert threads is not None
-        call = threads.submit(spec.fn, *args)
+        if self._tracer is None:
+            call = threads.submit(spec.fn, *args)
+        else:  # the thread runs the handler in this task's context, where the job's span is
+            call = threads.submit(contextvars.copy_context().run, spec.fn, *args)
         fut = asyncio.wrap_future(call.future)
         try:
             done, _ = await asyncio.wait({fut}, timeout=limit)

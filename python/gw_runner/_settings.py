@@ -30,6 +30,10 @@ MAX_BATCH_SIZE = 10_000  # get_jobs refuses more
 DEFAULT_HEALTH_HOST = "127.0.0.1"
 HEALTH_REQUEST_TIMEOUT = 5.0
 HEALTH_MAX_CONNECTIONS = 16
+# The metrics endpoint (--metrics-*): loopback unless asked otherwise, like the health endpoint;
+# graphile_worker.queue_stats() is read at most every DEFAULT_METRICS_STATS_INTERVAL seconds.
+DEFAULT_METRICS_HOST = "127.0.0.1"
+DEFAULT_METRICS_STATS_INTERVAL = 5.0
 
 
 def make_worker_id() -> str:
@@ -80,6 +84,15 @@ class WorkerSettings:
     - ``prune_interval``: seconds between rounds of ``prune_finished_jobs`` (+-25 % jitter),
       which delete the finished jobs kept past their retention (docs/history.md); 0 means
       this runner does not prune. Not with ``once``.
+    - ``metrics_port``: serve Prometheus metrics at ``http://metrics_host:PORT/metrics`` while
+      the worker runs (0: a free port, logged); None (default): no metrics. Needs
+      ``prometheus_client`` (the ``metrics`` extra). See docs/operations.md.
+    - ``metrics_host``: the address the metrics endpoint listens on (loopback by default).
+    - ``metrics_stats_interval``: the queue gauges read ``graphile_worker.queue_stats()`` at
+      most this often, when scraped (seconds); 0: this runner shows no queue gauges.
+    - ``otel``: OpenTelemetry tracing: a span per job, and spans for enqueueing through the
+      Python API of this process (needs ``opentelemetry-api``, the ``otel`` extra; spans go
+      to the globally configured TracerProvider). See docs/operations.md.
     """
 
     connection: str = ""
@@ -104,6 +117,10 @@ class WorkerSettings:
     recovery_delay: float = DEFAULT_RECOVERY_DELAY
     job_timeout: float | None = None
     prune_interval: float = DEFAULT_PRUNE_INTERVAL
+    metrics_port: int | None = None
+    metrics_host: str = DEFAULT_METRICS_HOST
+    metrics_stats_interval: float = DEFAULT_METRICS_STATS_INTERVAL
+    otel: bool = False
 
     def __post_init__(self) -> None:
         _check_int("concurrency", self.concurrency, 1, 1000)
@@ -136,6 +153,15 @@ class WorkerSettings:
                 f"prune_interval must be 0 (no pruning) or a number of seconds >= "
                 f"{MIN_PRUNE_INTERVAL:g}, not {prune!r}"
             )
+
+        if self.metrics_port is not None:
+            _check_int("metrics_port", self.metrics_port, 0, 65535)
+        if not isinstance(self.metrics_host, str) or not self.metrics_host.strip():
+            raise ConfigurationError(
+                f"metrics_host must be an address or host name, not {self.metrics_host!r}")
+        _check_seconds("metrics_stats_interval", self.metrics_stats_interval, minimum=0.0)
+        if not isinstance(self.otel, bool):
+            raise ConfigurationError(f"otel must be True or False, not {self.otel!r}")
 
     @property
     def effective_batch_size(self) -> int:

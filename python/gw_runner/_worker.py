@@ -30,16 +30,16 @@ from ._api import WorkerOptions, resolve_connection, resolve_tasks
 from ._claiming import Claimer
 from ._control import ControlHandler
 from ._cron import CronScheduler
-from ._db import Channel, ChannelLike, UndecodableRow
+from ._db import Channel, ChannelLike
 from ._enqueue import HandlerEnqueuer
 from ._hooks import HookDispatcher, WorkerHooks, WorkerStarted, WorkerStopped
 from ._loader import TaskSpec
 from ._pool import AsyncPool, PoolChannel
-from ._record import JobRun
 from ._recovery import Recovery
 from ._reporting import Reporter
 from ._running import ABANDON_AFTER, Slots
 from ._settings import WorkerSettings, make_worker_id
+from ._telemetry import Telemetry
 from ._text import first_line
 from ._wakeups import Housekeeping, Listener, Pruner
 from .errors import DatabaseError, ExtensionMissing, GraphileWorkerError, WorkerOfAnotherRole
@@ -96,6 +96,7 @@ class Worker:
         self.worker_id = settings.worker_id or make_worker_id()
         if isinstance(hooks, WorkerHooks):
             hooks = [hooks]
+        self._telemetry = Telemetry(settings, self.snapshot)
         self.hooks = HookDispatcher(hooks or (), self.worker_id)
         self._task_names = sorted(self.tasks)
         self._extra = {"worker_id": self.worker_id}
@@ -138,21 +139,23 @@ class Worker:
             worker_id=self.worker_id, channel=self._report, hooks=self.hooks,
             report_delay=settings.report_delay, batch_size=settings.effective_batch_size,
             idle=self._nothing_running, after_report=self._after_report,
-            on_lost=self._check_registration,
+            on_lost=self._check_registration, metrics=self._telemetry.metrics,
         )
         self._claimer = Claimer(
             worker_id=self.worker_id, task_names=self._task_names, settings=settings,
             claim_channel=self._claim, return_channel=self._report, hooks=self.hooks,
             stopping=lambda: self._stopping,
             deadline=lambda: self._final_deadline if self._stopping else None,
-            idle=self._idle, on_drained=self._on_drained, on_undecodable=self._fail_undecodable,
-            on_resize=self._reporter.resize,
+            idle=self._idle, on_drained=self._on_drained,
+            on_undecodable=self._reporter.fail_undecodable, on_resize=self._reporter.resize,
+            timer=self._telemetry.claim_timer,
         )
         self._slots = Slots(
             tasks=self.tasks, job_timeout=settings.job_timeout, worker_id=self.worker_id,
             host=self, claimer=self._claimer, reporter=self._reporter, hooks=self.hooks,
             recovery=lambda: self._recovery, stopping=lambda: self._stopping,
-            on_task_done=self._on_task_done,
+            on_task_done=self._on_task_done, tracer=self._telemetry.tracer,
+            metrics=self._telemetry.metrics,
         )
         self._control = ControlHandler(worker_id=self.worker_id, claimer=self._claimer,
                                        slots=self._slots, stopping=lambda: self._stopping)
@@ -257,6 +260,11 @@ class Worker:
         from ._health import health_from
 
         return health_from(self.snapshot(), stall_after=stall_after)
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of the metrics endpoint while it serves (``metrics_port=0``: a free one)."""
+        return self._telemetry.metrics_port
 
     @property
     def shutdown_grace(self) -> float:
@@ -364,12 +372,13 @@ class Worker:
         background: list[asyncio.Task[Any]] = []
         try:
             try:
+                await self._telemetry.start(self._pool)
                 if not await self._connect_and_prepare():
                     return 2
                 await self._housekeeping.reset_locked()
                 more = await self._claimer.first_claim()
-            except DatabaseError as e:
-                if self._stopping:
+            except GraphileWorkerError as e:  # a DatabaseError, or metrics that cannot bind
+                if self._stopping and isinstance(e, DatabaseError):
                     # stopped while it could not connect (or register): it never started
                     log.error("stopped before the worker could start: %s", first_line(e),
                               extra=self._extra)
@@ -414,6 +423,7 @@ class Worker:
             await self._claim.close()
             await self._report.close()
             await self.enqueuer.close()
+            await self._telemetry.stop()
             self._slots.close()
             log.info("worker %s stopped", self.worker_id, extra=self._extra)
 
@@ -521,17 +531,6 @@ class Worker:
         if retries:
             self._claimer.due_stale = True
         self._claimer.wake()  # queues may be free again, retries may be due now
-
-    def _fail_undecodable(self, rows: list[UndecodableRow]) -> None:
-        """Claimed rows that cannot be read: their jobs fail for good (retrying cannot help),
-        the rest of the batch runs."""
-        now = time.monotonic()
-        for row in rows:
-            log.error("job %d: %s", row.job.id, row.message,
-                      extra={**self._extra, "job_id": row.job.id})
-            run = JobRun(row.job, now)
-            run.fail(row.message, permanent=True)
-            self._reporter.add(run)
 
     def _check_registration(self) -> None:
         if self._recovery is not None:

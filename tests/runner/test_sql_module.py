@@ -27,7 +27,11 @@ ALLOWED = {"get_jobs", "report_jobs", "return_jobs", "return_unheld_jobs", "rese
            "recover_stale_workers", "parse_crontab", "schedule_crontab",
            "prune_finished_jobs", "job_status", "job_status_by_key", "watch_job", "unwatch_job",
            "pause_tasks", "resume_tasks", "pause_queues", "resume_queues", "set_task_limits",
-           "flow_controls", "cancel_jobs", "cancel_jobs_by_key"}
+           "flow_controls", "cancel_jobs", "cancel_jobs_by_key", "queue_stats",
+           # operations (gw_runner._ops, the admin CLI)
+           "list_jobs", "count_jobs", "job_detail", "retry_jobs", "delete_jobs", "run_jobs_at",
+           "cron_items", "run_cron_item", "storage_stats", "worker_stats",
+           "retention_settings", "set_retention", "clear_retention"}
 
 
 def test_every_statement_calls_one_graphile_worker_function_or_listens():
