@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
-PKGS="postgresql-15 postgresql-server-dev-15 postgresql-15-plpgsql-check pgbouncer python3-venv make gcc"
+# chromium: the dashboard's browser tests (tests/dashboard), driven by Playwright from PyPI
+# (`playwright install` is not used: the tests launch /usr/bin/chromium).
+PKGS="postgresql-15 postgresql-server-dev-15 postgresql-15-plpgsql-check pgbouncer python3-venv make gcc chromium"
 missing=()
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

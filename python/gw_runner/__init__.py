@@ -17,6 +17,11 @@
       async def send_email(payload, ctx):
           ...
 
+- Operate: list, count and show jobs, retry, delete or reschedule them, cron items and
+  statistics (docs/operations.md; the ``gw-admin`` command is built on these)::
+
+      for row in list_jobs(conn, states=["failed"]): retry_jobs(conn, [row.id])
+
 - Pause and resume tasks and queues, limit a task, cancel jobs (docs/api.md, "Flow
   control")::
 
@@ -69,6 +74,44 @@ from ._hooks import (
 )
 from ._job import Job
 from ._loader import load_task_file, task
+from ._ops import (
+    ActionResult,
+    CronItem,
+    JobDetail,
+    JobRow,
+    QueueStat,
+    RetentionSetting,
+    StorageStat,
+    WorkerStat,
+    clear_retention,
+    count_jobs,
+    count_jobs_async,
+    cron_items,
+    cron_items_async,
+    delete_jobs,
+    delete_jobs_async,
+    job_detail,
+    job_detail_async,
+    list_jobs,
+    list_jobs_async,
+    prune_finished_jobs,
+    queue_stats,
+    queue_stats_async,
+    retention_settings,
+    retention_settings_async,
+    retry_jobs,
+    retry_jobs_async,
+    run_cron_item,
+    run_cron_item_async,
+    run_jobs_at,
+    run_jobs_at_async,
+    set_retention,
+    storage_stats,
+    storage_stats_async,
+    worker_stats,
+    worker_stats_async,
+)
+from ._otel import enable_tracing
 from ._payload import spec_of
 from ._settings import WorkerSettings
 from ._status import (
@@ -113,8 +156,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AbortSignal",
+    "ActionResult",
     "CancelResult",
     "ConfigurationError",
+    "CronItem",
     "DatabaseError",
     "FlowControl",
     "GraphileWorkerError",
@@ -122,8 +167,10 @@ __all__ = [
     "Job",
     "JobCancelled",
     "JobContext",
+    "JobDetail",
     "JobFailed",
     "JobPermanentlyFailed",
+    "JobRow",
     "JobSpec",
     "JobStarted",
     "JobStatus",
@@ -132,8 +179,11 @@ __all__ = [
     "JobsRecovered",
     "JobsReturned",
     "PermanentFailure",
+    "QueueStat",
+    "RetentionSetting",
     "RetryLater",
     "Snooze",
+    "StorageStat",
     "TaskFileError",
     "Worker",
     "WorkerHealth",
@@ -141,6 +191,7 @@ __all__ = [
     "WorkerOptions",
     "WorkerSettings",
     "WorkerStarted",
+    "WorkerStat",
     "WorkerStopped",
     "__version__",
     "add_job",
@@ -151,26 +202,54 @@ __all__ = [
     "cancel_jobs_async",
     "cancel_jobs_by_key",
     "cancel_jobs_by_key_async",
+    "clear_retention",
+    "count_jobs",
+    "count_jobs_async",
+    "cron_items",
+    "cron_items_async",
+    "delete_jobs",
+    "delete_jobs_async",
+    "enable_tracing",
     "flow_controls",
     "flow_controls_async",
     "heartbeat_file",
+    "job_detail",
+    "job_detail_async",
     "job_status",
     "job_status_async",
     "job_status_by_key",
     "job_status_by_key_async",
+    "list_jobs",
+    "list_jobs_async",
     "load_task_file",
     "pause_queues",
     "pause_queues_async",
     "pause_tasks",
     "pause_tasks_async",
+    "prune_finished_jobs",
+    "queue_stats",
+    "queue_stats_async",
     "resume_queues",
     "resume_queues_async",
     "resume_tasks",
     "resume_tasks_async",
+    "retention_settings",
+    "retention_settings_async",
+    "retry_jobs",
+    "retry_jobs_async",
+    "run_cron_item",
+    "run_cron_item_async",
+    "run_jobs_at",
+    "run_jobs_at_async",
+    "set_retention",
     "set_task_limits",
     "set_task_limits_async",
     "spec_of",
+    "storage_stats",
+    "storage_stats_async",
     "task",
     "wait_for_job",
     "wait_for_job_async",
+    "worker_stats",
+    "worker_stats_async",
 ]

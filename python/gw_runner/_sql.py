@@ -75,6 +75,12 @@ ADD_JOBS: Final = (
     "%s::graphile_worker.job_spec[], %s::boolean)"
 )
 
+#: The queue gauges of the metrics endpoint (admin level; extension 0.1.8).
+QUEUE_STATS: Final = (
+    "select task_identifier, queue_name, waiting, scheduled, running, permanently_failed,"
+    " retrying, oldest_waiting_age from graphile_worker.queue_stats()"
+)
+
 LISTEN: Final = 'LISTEN "jobs:insert"'
 
 #: Flow control (extension 0.1.8): ``{"op": "pause_tasks" | "resume_tasks" | "pause_queues" |
@@ -173,6 +179,37 @@ SCHEDULE_CRONTAB: Final = (
     " from graphile_worker.schedule_crontab(%s::text, %s::timestamptz)"
 )
 
+# -- operations (gw_runner._ops, the admin CLI; extension 0.1.8) ------------------------------
+
+#: ``(states, task_identifiers, queue_names, job_key, min_id, max_id, before_id, max_rows)``:
+#: one page of jobs, newest id first (monitor level).
+LIST_JOBS: Final = (
+    "select * from graphile_worker.list_jobs(%s::text[], %s::text[], %s::text[], %s::text,"
+    " %s::bigint, %s::bigint, %s::bigint, %s::integer)"
+)
+#: ``(states, task_identifiers, queue_names, job_key, min_id, max_id)`` -> one bigint.
+COUNT_JOBS: Final = (
+    "select graphile_worker.count_jobs(%s::text[], %s::text[], %s::text[], %s::text,"
+    " %s::bigint, %s::bigint)"
+)
+#: ``(job_id,)`` -> one row, or none for an unknown id.
+JOB_DETAIL: Final = "select * from graphile_worker.job_detail(%s::bigint)"
+#: ``(job_ids,)`` -> one row per id given (admin level).
+RETRY_JOBS: Final = "select * from graphile_worker.retry_jobs(%s::bigint[])"
+DELETE_JOBS: Final = "select * from graphile_worker.delete_jobs(%s::bigint[])"
+#: ``(job_ids, run_at)`` -> one row per id given.
+RUN_JOBS_AT: Final = "select * from graphile_worker.run_jobs_at(%s::bigint[], %s::timestamptz)"
+CRON_ITEMS: Final = "select * from graphile_worker.cron_items()"
+#: ``(identifier,)`` -> the new job's id.
+RUN_CRON_ITEM: Final = "select graphile_worker.run_cron_item(%s::text)"
+STORAGE_STATS: Final = "select * from graphile_worker.storage_stats()"
+QUEUE_STATS_ALL: Final = "select * from graphile_worker.queue_stats()"
+WORKER_STATS: Final = "select * from graphile_worker.worker_stats()"
+RETENTION_SETTINGS: Final = "select * from graphile_worker.retention_settings()"
+#: ``(task_identifier or None for the default, keep)``.
+SET_RETENTION: Final = "select graphile_worker.set_retention(%s::text, %s::interval)"
+CLEAR_RETENTION: Final = "select graphile_worker.clear_retention(%s::text)"
+
 #: Every statement, for the test that checks their shape.
 ALL_STATEMENTS: Final = (
     GET_JOBS,
@@ -203,6 +240,21 @@ ALL_STATEMENTS: Final = (
     FLOW_CONTROLS,
     CANCEL_JOBS,
     CANCEL_JOBS_BY_KEY,
+    LIST_JOBS,
+    COUNT_JOBS,
+    JOB_DETAIL,
+    RETRY_JOBS,
+    DELETE_JOBS,
+    RUN_JOBS_AT,
+    CRON_ITEMS,
+    RUN_CRON_ITEM,
+    STORAGE_STATS,
+    QUEUE_STATS_ALL,
+    WORKER_STATS,
+    RETENTION_SETTINGS,
+    SET_RETENTION,
+    CLEAR_RETENTION,
+    QUEUE_STATS,
     REGISTER_WORKER,
     HEARTBEAT,
     DEREGISTER_WORKER,

@@ -1,0 +1,96 @@
+"""`python -m gw_runner.dashboard`: usage errors exit 2 naming the option, an unreachable
+database exits 1, a missing extra exits 2 naming it; reads go to --read-database-url and actions
+to the primary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from helpers import runner_env
+from psycopg.conninfo import make_conninfo
+
+from tests.dashboard.support import PGHOST, PGPORT, PGUSER, Servers, add_job
+
+
+def run(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", code, *args] if code else \
+        [sys.executable, "-m", "gw_runner.dashboard", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60,
+                          env=runner_env())
+
+
+def test_help_lists_the_options() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for option in ("--database-url", "--read-database-url", "--host", "--port", "--actions",
+                   "--basic-auth", "--token", "--refresh", "--root-path"):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--basic-auth", "nocolon"], "--basic-auth: basic auth must be USER:PASSWORD"),
+    (["--port", "70000"], "--port must be from 0 to 65535, not 70000"),
+    (["--refresh", "0.01"], "refresh must be from 0.2 to 3600 seconds, not 0.01"),
+    (["--port", "many"], "argument --port: invalid int value: 'many'"),
+])
+def test_bad_options_exit_2_naming_them(args: list[str], message: str) -> None:
+    result = run("-c", "dbname=unused", *args)
+    assert result.returncode == 2, result
+    assert message in result.stderr
+
+
+def test_an_unreachable_database_exits_1() -> None:
+    result = run("-c", "host=/nonexistent-gw-socket-dir dbname=x", "--port", "0")
+    assert result.returncode == 1
+    assert "gw-dashboard: cannot use the database:" in result.stderr
+
+
+def test_a_missing_extra_exits_2_naming_it() -> None:
+    # jinja2 made unimportable in this interpreter only (None in sys.modules: ImportError)
+    code = ("import sys; sys.modules['jinja2'] = None; "
+            "from gw_runner.dashboard._command import main; sys.exit(main(sys.argv[1:]))")
+    result = run("-c", "dbname=unused", code=code)
+    assert result.returncode == 2
+    assert "install the dashboard extra: pip install 'gw_runner[dashboard]'" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def replica_dsn(postgresql_noproc: Any) -> Iterator[str]:
+    """Another database standing in for a standby (it holds other jobs, so the test can tell
+    where each read went)."""
+    name = f"gw_dash_replica_{uuid.uuid4().hex[:8]}"
+    admin = make_conninfo(host=PGHOST, port=PGPORT, user=PGUSER, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create database "{name}" template "{postgresql_noproc.template_dbname}"')
+    yield make_conninfo(host=PGHOST, port=PGPORT, user=PGUSER, dbname=name)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'drop database "{name}" with (force)')
+
+
+def test_reads_go_to_the_read_database_and_actions_to_the_primary(
+    page: Any, servers: Servers, dash_dsn: str, replica_dsn: str, sql: psycopg.Connection
+) -> None:
+    primary_job = add_job(sql, "on_primary", None)
+    with psycopg.connect(replica_dsn, autocommit=True) as replica:
+        replica_job = add_job(replica, "on_replica", None)
+    server = servers.start(dash_dsn, "--actions", "--read-database-url", replica_dsn)
+    page.goto(server.url + "/jobs")
+    assert page.locator("table.jobs tbody tr").count() == 1
+    assert page.locator("table.jobs td").nth(2).inner_text() == "on_replica"
+    assert replica_job == primary_job  # same id in both: the action shows which one it hit
+    token = page.locator("#bulk input[name=csrf_token]").input_value()
+    response = page.request.post(server.url + "/jobs/action", form={
+        "csrf_token": token, "action": "cancel", "scope": "selected", "id": str(primary_job),
+        "return": "/jobs"}, headers={"Origin": server.url})
+    assert "Cancelled 1 of 1 job." in response.text()
+    assert sql.execute("select task_identifier from graphile_worker.job_status(%s)",
+                       (primary_job,)).fetchone() == (None,)  # gone from the primary
+    with psycopg.connect(replica_dsn) as replica:
+        assert replica.execute("select state from graphile_worker.job_status(%s)",
+                               (replica_job,)).fetchone() == ("waiting",)
