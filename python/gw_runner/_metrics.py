@@ -21,7 +21,9 @@ The names are documented in docs/operations.md ("Metrics and tracing").
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import select
 import socket
 import threading
 import time
@@ -60,18 +62,21 @@ POLL_INTERVAL = 0.05
 _STATES = ("waiting", "scheduled", "running", "failed")
 
 
-def require_prometheus() -> Any:
-    """The ``prometheus_client`` module, or a :class:`ConfigurationError` that says how to
-    install it."""
+def require_prometheus() -> None:
+    """Raise a :class:`ConfigurationError` that says how to install ``prometheus_client`` when
+    it cannot be found. It is only looked up here: the import (about 60 ms with
+    ``http.server``) waits for the first scrape, so a runner nobody scrapes pays nothing."""
     try:
-        import prometheus_client
+        found = importlib.util.find_spec("prometheus_client") is not None
+        error = "not found"
     except ImportError as e:
+        found, error = False, str(e)
+    if not found:
         raise ConfigurationError(
             "metrics (--metrics-port, metrics_port) need the prometheus_client package, which "
             "is not installed: pip install 'gw_runner[metrics]' (or pip install "
-            f"prometheus-client) ({e})"
+            f"prometheus-client) ({error})"
         ) from None
-    return prometheus_client
 
 
 class Histogram:
@@ -358,55 +363,90 @@ class QueueStats:
 class MetricsServer:
     """Serves a worker's :class:`RunnerMetrics` (with the process collectors of
     ``prometheus_client``) in Prometheus' text format at ``GET /metrics`` from a thread of
-    its own. ``port`` 0 takes a free port: :attr:`port` is the one bound."""
+    its own. ``port`` 0 takes a free port: :attr:`port` is the one bound.
+
+    :meth:`start` only binds the socket (so the address is known, and an address in use is an
+    error at start). The thread imports ``prometheus_client`` and builds the HTTP server when
+    the first scrape connects: a runner that is never scraped (a ``--once`` drain, say) pays
+    neither the import nor the server. :meth:`stop` wakes the thread at once (a shutdown of the
+    listening socket), which closes the socket and the statistics connection, and ends."""
 
     def __init__(self, metrics: RunnerMetrics, *, host: str, port: int) -> None:
-        prometheus_client = require_prometheus()
+        require_prometheus()
         self.metrics = metrics
         self.host = host
         self.port = port
-        self.registry = prometheus_client.CollectorRegistry(auto_describe=False)
-        self.registry.register(metrics)
-        prometheus_client.ProcessCollector(registry=self.registry)
-        prometheus_client.PlatformCollector(registry=self.registry)
-        self._server: Any = None
+        self._sock: socket.socket | None = None
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self, conninfo: str = "", kwargs: dict[str, Any] | None = None) -> None:
-        """Bind and serve; raises ``OSError`` when the address cannot be bound. ``conninfo``
-        and ``kwargs``: how the queue statistics connect."""
-        from http.server import ThreadingHTTPServer
-
-        from prometheus_client import MetricsHandler
-
+        """Bind; raises ``OSError`` when the address cannot be bound. ``conninfo`` and
+        ``kwargs``: how the queue statistics connect."""
         if self.metrics.stats is not None:
             self.metrics.stats.conninfo = conninfo
             self.metrics.stats.connect_kwargs = dict(kwargs or {})
-        handler: Any = MetricsHandler.factory(self.registry)  # a class of its own
-        handler.timeout = REQUEST_TIMEOUT  # a client that sends nothing is dropped
-
-        class Server(ThreadingHTTPServer):
-            address_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            daemon_threads = True
-
-        server = Server((self.host, self.port), handler)
-        self._server = server
-        self.port = int(server.server_address[1])
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": POLL_INTERVAL},
-            name="gw-metrics", daemon=True,
-        )
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.create_server((self.host, self.port), family=family)
+        self._sock = sock
+        self.port = int(sock.getsockname()[1])
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name="gw-metrics",
+                                        daemon=True)
         self._thread.start()
         shown = f"[{self.host}]" if ":" in self.host else self.host
         log.info("metrics endpoint on http://%s:%d/metrics", shown, self.port)
 
+    def _serve(self, sock: socket.socket) -> None:
+        stopping = self._stopping
+        try:
+            while not stopping.is_set():  # until the first scrape connects
+                if select.select([sock], [], [], POLL_INTERVAL)[0]:
+                    break
+            if stopping.is_set():
+                return
+            server = self._server(sock)
+            while not stopping.is_set():
+                server.handle_request()  # one request (its own thread), or POLL_INTERVAL
+        except Exception:
+            if not stopping.is_set():
+                log.exception("the metrics endpoint failed; it serves no more")
+        finally:
+            sock.close()
+            if self.metrics.stats is not None:
+                self.metrics.stats.close()
+
+    def _server(self, sock: socket.socket) -> Any:
+        """The HTTP server of ``prometheus_client`` on the bound socket (imported now)."""
+        from http.server import ThreadingHTTPServer
+
+        import prometheus_client
+
+        registry = prometheus_client.CollectorRegistry(auto_describe=False)
+        registry.register(self.metrics)
+        prometheus_client.ProcessCollector(registry=registry)
+        prometheus_client.PlatformCollector(registry=registry)
+        handler: Any = prometheus_client.MetricsHandler.factory(registry)  # a class of its own
+        handler.timeout = REQUEST_TIMEOUT  # a client that sends nothing is dropped
+
+        class Server(ThreadingHTTPServer):
+            address_family = sock.family
+            daemon_threads = True
+            timeout = POLL_INTERVAL  # handle_request() returns after this without a request
+
+        server = Server(sock.getsockname()[:2], handler, bind_and_activate=False)
+        server.socket.close()  # made by the constructor, never bound: the bound one serves
+        server.socket = sock
+        return server
+
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-        if self.metrics.stats is not None:
-            self.metrics.stats.close()
+        """Stop serving and close the socket: shutting the listening socket down wakes the
+        thread at once (it waits in select), which closes it and ends."""
+        self._stopping.set()
+        sock, thread, self._sock, self._thread = self._sock, self._thread, None, None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already, or never listening
+        if thread is not None:
+            thread.join(5)
