@@ -22,8 +22,9 @@ import psycopg
 
 from . import _sql
 from ._connections import wrong_connection
-from ._status import read_cursor
-from .errors import InvalidFlowControlArgument, error_from_psycopg
+from ._status import call_rows as _call
+from ._status import call_rows_async as _call_async
+from .errors import InvalidFlowControlArgument
 
 _INT_MAX = 2**31 - 1
 _A = {str: "a str", int: "an int"}
@@ -139,27 +140,7 @@ def _limits_params(
             _limit(where, "rate_limit", rate_limit), _period(where, rate_period))
 
 
-# --- the calls ----------------------------------------------------------------------------------
-
-
-def _call(conn: psycopg.Connection[Any], statement: str, params: tuple[Any, ...]) -> list[Any]:
-    try:
-        with read_cursor(conn) as cur:
-            cur.execute(statement, params, binary=True)
-            return list(cur.fetchall()) if cur.description is not None else []
-    except psycopg.Error as e:
-        raise error_from_psycopg(e) from e
-
-
-async def _call_async(
-    conn: psycopg.AsyncConnection[Any], statement: str, params: tuple[Any, ...]
-) -> list[Any]:
-    try:
-        async with read_cursor(conn) as cur:
-            await cur.execute(statement, params, binary=True)
-            return list(await cur.fetchall()) if cur.description is not None else []
-    except psycopg.Error as e:
-        raise error_from_psycopg(e) from e
+# --- the calls (call_rows, in _status) --------------------------------------------------------
 
 
 def _names(rows: list[Any]) -> list[str]:

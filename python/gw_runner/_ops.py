@@ -14,7 +14,7 @@ these functions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,8 +23,8 @@ import psycopg
 
 from . import _sql
 from ._connections import wrong_connection
-from ._status import read_cursor
-from .errors import error_from_psycopg
+from ._status import call_rows as _call
+from ._status import call_rows_async as _acall
 
 #: The states of list_jobs and count_jobs, as job_status reports them.
 JOB_STATES = ("waiting", "scheduled", "running", "retrying", "failed", "completed", "cancelled")
@@ -230,27 +230,7 @@ def _text(where: str, name: str, value: object, optional: bool = False) -> str |
     return value
 
 
-# --- the calls ----------------------------------------------------------------------------------
-
-
-def _call(conn: psycopg.Connection[Any], statement: str, params: Sequence[Any]) -> list[Any]:
-    try:
-        with read_cursor(conn) as cur:
-            cur.execute(statement, params, binary=True)
-            return list(cur.fetchall()) if cur.description is not None else []
-    except psycopg.Error as e:
-        raise error_from_psycopg(e) from e
-
-
-async def _acall(
-    conn: psycopg.AsyncConnection[Any], statement: str, params: Sequence[Any]
-) -> list[Any]:
-    try:
-        async with read_cursor(conn) as cur:
-            await cur.execute(statement, params, binary=True)
-            return list(await cur.fetchall()) if cur.description is not None else []
-    except psycopg.Error as e:
-        raise error_from_psycopg(e) from e
+# --- the calls (call_rows, in _status) --------------------------------------------------------
 
 
 def _detail(rows: list[Any]) -> JobDetail | None:

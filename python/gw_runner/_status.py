@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from contextlib import aclosing, closing
 from dataclasses import dataclass
 from datetime import datetime
@@ -141,6 +142,29 @@ def read_cursor(conn: Any) -> Any:
     cur.adapters.register_loader(_TEXT_OID, _TextLoader)
     cur.adapters.register_loader(_JSONB_OID, _JsonbLoader)
     return cur
+
+
+def call_rows(conn: psycopg.Connection[Any], statement: str, params: Sequence[Any]) -> list[Any]:
+    """Run one statement of the admin APIs (``_flow``, ``_ops``) with :func:`read_cursor`: its
+    rows (none for a statement without a result), database errors as ``gw_runner.errors``."""
+    try:
+        with read_cursor(conn) as cur:
+            cur.execute(statement, params, binary=True)
+            return list(cur.fetchall()) if cur.description is not None else []
+    except psycopg.Error as e:
+        raise error_from_psycopg(e) from e
+
+
+async def call_rows_async(
+    conn: psycopg.AsyncConnection[Any], statement: str, params: Sequence[Any]
+) -> list[Any]:
+    """:func:`call_rows` on an async connection."""
+    try:
+        async with read_cursor(conn) as cur:
+            await cur.execute(statement, params, binary=True)
+            return list(await cur.fetchall()) if cur.description is not None else []
+    except psycopg.Error as e:
+        raise error_from_psycopg(e) from e
 
 
 def _status_from_row(row: tuple[Any, ...] | None, job_id: int | None) -> JobStatus:
