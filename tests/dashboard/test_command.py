@@ -4,8 +4,10 @@ to the primary."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -94,3 +96,23 @@ def test_reads_go_to_the_read_database_and_actions_to_the_primary(
     with psycopg.connect(replica_dsn) as replica:
         assert replica.execute("select state from graphile_worker.job_status(%s)",
                                (replica_job,)).fetchone() == ("waiting",)
+
+
+def test_root_path_writes_links_under_the_proxys_prefix(servers: Servers, dash_dsn: str,
+                                                         sql: psycopg.Connection) -> None:
+    """--root-path /ops: a proxy serves the dashboard under /ops and strips the prefix. The
+    server answers at / (as the proxy forwards it) and every link, form and asset it writes
+    starts with /ops/, so the browser's next request goes through the proxy again."""
+    job = add_job(sql, "behind_a_proxy", None)
+    server = servers.start(dash_dsn, "--root-path", "/ops")
+    assert "links under /ops/ for the proxy in front" in server.log
+    for path in ("/", "/jobs", f"/jobs/{job}"):
+        with urllib.request.urlopen(server.url + path, timeout=30) as response:
+            assert response.status == 200
+            html = response.read().decode()
+        links = re.findall(r'(?:href|src|action)="(/[^"]*)"', html)
+        assert links, path
+        assert all(link.startswith("/ops/") for link in links), (path, links)
+    # what the proxy forwards for /ops/static/...: the asset, at /static/ here
+    with urllib.request.urlopen(server.url + "/static/dashboard.css", timeout=30) as response:
+        assert response.status == 200

@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--refresh", type=float, default=2.0,
         help="seconds between the live pages' re-reads when nothing notifies (default 2)")
     add("--root-path", default="",
-        help="path prefix when served behind a proxy under a sub-path (e.g. /ops)")
+        help="the path prefix of a proxy in front that serves the dashboard under a sub-path "
+             "(e.g. /ops) and strips it: links carry the prefix, this server answers at /")
     add("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser
 
@@ -105,7 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                             timeout_graceful_shutdown=2, access_log=args.log_level == "debug")
     server = uvicorn.Server(config)
     mode = "actions on" if args.actions else "read-only"
-    print(f"{PROG}: dashboard on http://{shown}:{port}{args.root_path}/ ({mode})", flush=True)
+    # --root-path: the proxy in front strips the prefix; this server answers at / and writes
+    # its links under the prefix
+    behind = (f"; links under {args.root_path.rstrip('/')}/ for the proxy in front"
+              if args.root_path.strip("/") else "")
+    print(f"{PROG}: dashboard on http://{shown}:{port}/ ({mode}{behind})", flush=True)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
