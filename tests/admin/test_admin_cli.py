@@ -319,3 +319,22 @@ def test_help_is_complete_for_every_command() -> None:
     assert top.returncode == 0
     for noun in ("jobs", "tasks", "queues", "controls", "workers", "stats", "cron", "prune"):
         assert noun in top.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_with_141(
+    db: psycopg.Connection, dsn: str
+) -> None:
+    """`gw-admin jobs list --limit 5000 | head -1`: far more output than a pipe holds, its
+    reader gone after one line. The command stops with 141 and no traceback."""
+    db.execute("select graphile_worker.add_jobs(array(select row('piped', '{}'::json, null,"
+               " null, null, null, null, null)::graphile_worker.job_spec"
+               " from generate_series(1, 5000)))")
+    cmd = [sys.executable, "-m", "gw_runner.admin", "-c", dsn, "jobs", "list", "--limit", "5000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=runner_env())
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"ID")
+    proc.stdout.close()  # the reader goes away, as head does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""

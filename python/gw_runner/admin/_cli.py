@@ -7,7 +7,8 @@ for ``python -m gw_runner tasks.py`` (the runner), which is unchanged.
 Exit codes: 0 done (also an empty answer: unknown ids, filters that match nothing); 1 some
 jobs were not acted on (their state says why), the confirmation was declined, or the cron
 item is unknown; 2 usage error (the message names the option); 3 database error (cannot
-connect, the extension is missing, permission denied: the role lacks the level).
+connect, the extension is missing, permission denied: the role lacks the level); 141 the
+output's reader went away (``| head``), quietly.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ EPILOG = (
     "commands need a role of the monitor level, actions the admin level "
     "(graphile_worker.grant_role). Exit codes: 0 done (an empty answer included), 1 some jobs "
     "not acted on / confirmation declined / unknown cron item, 2 usage error, 3 database or "
-    "permission error. See docs/operations.md."
+    "permission error, 141 the output's reader went away. See docs/operations.md."
 )
 _STATES = ("waiting", "scheduled", "running", "retrying", "failed", "completed", "cancelled")
 
@@ -207,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status when the output's reader went away (128 + SIGPIPE, as shells report it).
+EXIT_BROKEN_PIPE = 141
+
+
 def _error(message: str, code: int) -> int:
     """Print the message (its DETAIL and HINT lines too, each escaped) to stderr."""
     lines = message.splitlines() or [""]
@@ -253,6 +258,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return _error(f"database error: {first}", c.EXIT_DATABASE)
     except KeyboardInterrupt:
         return _error("interrupted", 130)
+    except BrokenPipeError:
+        # the reader went away (`gw-admin jobs list | head`): stop quietly, as a command killed
+        # by SIGPIPE would, and keep the interpreter's last flush from failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 _READS = {c.jobs_list, c.jobs_count, c.jobs_show, c.controls, c.workers, c.stats, c.cron_list}
