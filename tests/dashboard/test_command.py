@@ -17,7 +17,7 @@ import pytest
 from helpers import runner_env
 from psycopg.conninfo import make_conninfo
 
-from tests.dashboard.support import PGHOST, PGPORT, PGUSER, Servers, add_job
+from tests.dashboard.support import PGHOST, PGPORT, PGUSER, Servers, add_job, wait_until
 
 
 def run(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -116,3 +116,34 @@ def test_root_path_writes_links_under_the_proxys_prefix(servers: Servers, dash_d
     # what the proxy forwards for /ops/static/...: the asset, at /static/ here
     with urllib.request.urlopen(server.url + "/static/dashboard.css", timeout=30) as response:
         assert response.status == 200
+
+
+def test_live_updates_come_back_after_the_listen_connection_is_lost(
+    servers: Servers, dash_dsn: str, sql: psycopg.Connection
+) -> None:
+    """The server's LISTEN connection is terminated: it connects again after a pause, and a
+    notification after that still reaches an open event stream. --refresh 60: a `change`
+    event within the wait can only come from a notification, not from the tick."""
+    server = servers.start(dash_dsn, "--refresh", "60")
+    stream = urllib.request.urlopen(server.url + "/events", timeout=30)
+    assert stream.readline().startswith(b"retry:")
+
+    def listener() -> int | None:
+        row = sql.execute("select pid from pg_stat_activity where datname = current_database()"
+                          " and query = 'LISTEN \"graphile_worker:finished\"'").fetchone()
+        return row[0] if row else None
+
+    first = wait_until(listener, "the dashboard to LISTEN")
+    sql.execute("select pg_terminate_backend(%s)", (first,))
+    wait_until(lambda: "LISTEN connection lost" in server.log, "the loss in the log")
+    second = wait_until(lambda: (pid := listener()) != first and pid, "a new LISTEN connection")
+    assert second != first
+
+    def next_change() -> None:  # (a tick would take 60 s; each read times out after 30)
+        while not stream.readline().startswith(b"event: change"):
+            pass
+
+    next_change()  # the reconnection itself wakes the pages (changes missed meanwhile)
+    sql.execute("select graphile_worker.pause_tasks(array['live_again'])")  # notifies control
+    next_change()
+    stream.close()

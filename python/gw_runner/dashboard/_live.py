@@ -68,16 +68,18 @@ class LiveHub:
                     self._wake_all()  # changes made while not listening
                     async for _ in conn.notifies():
                         self._wake_all()
+                why = "the notifications ended"  # the connection closed without an error
             except asyncio.CancelledError:
                 self.listening = False
                 raise
             except Exception as exc:  # any failure: reconnect, pages keep ticking meanwhile
-                self.listening = False
-                delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
-                attempt += 1
-                log.warning("dashboard: LISTEN connection failed (%s); retrying in %.1f s",
-                            exc, delay)
-                await asyncio.sleep(delay)
+                why = str(exc)
+            # reconnect after a pause that grows while it keeps failing, however it ended
+            self.listening = False
+            delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+            attempt += 1
+            log.warning("dashboard: LISTEN connection lost (%s); retrying in %.1f s", why, delay)
+            await asyncio.sleep(delay)
 
     async def stream(self) -> AsyncIterator[str]:
         """Server-sent events: ``change`` after a notification, ``tick`` every ``refresh`` s,
