@@ -221,3 +221,32 @@ def test_task_limits_and_retention_forms(page: Any, server: Server,
         headers={"Origin": server.url})
     assert response.status == 400
     assert "max running must be a whole number or empty, not &#39;many&#39;" in response.text()
+
+
+def test_the_page_after_an_action_reads_the_counts_again(
+    page: Any, server: Server, sql: psycopg.Connection
+) -> None:
+    """The counts are shared between requests for a few seconds, but not past an action: the
+    page the action leads to reads them again."""
+    def waiting(html: str) -> int:
+        found = re.search(r'<tr data-task="fresh_counts">.*?<td class="num">(\d+)</td>', html,
+                          re.S)
+        assert found is not None, html
+        return int(found.group(1))
+
+    for i in range(3):
+        add_job(sql, "fresh_counts", {"n": i})
+    wait_until(lambda: "fresh_counts" in (html := page.request.get(server.url + "/tasks").text())
+               and waiting(html) == 3, "the tasks page shows the 3 jobs")
+    for i in range(2):
+        add_job(sql, "fresh_counts", {"n": 3 + i})
+    page.goto(server.url + "/tasks")
+    token = page.locator("#pause-form input[name=csrf_token]").input_value()
+    response = page.request.post(server.url + "/tasks/action", form={
+        "op": "pause_tasks", "task": "fresh_counts", "return": "/tasks", "csrf_token": token},
+        headers={"Origin": server.url})
+    assert response.status == 200
+    assert waiting(response.text()) == 5
+    sql.execute("select graphile_worker.resume_tasks(array['fresh_counts'])")
+    sql.execute("select graphile_worker.cancel_jobs(array(select id from graphile_worker.jobs"
+                " where task_identifier = 'fresh_counts'))")

@@ -4,13 +4,14 @@ pages, a failed job's errors, hostile text kept inert, live updates by SSE and b
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import psycopg
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.support import HOSTILE, Server, Servers, add_job, fail_attempt
+from tests.dashboard.support import HOSTILE, Server, Servers, add_job, fail_attempt, wait_until
 
 HOSTILE_TASK = "t<script>window.__pwned = 3</script>"
 
@@ -173,3 +174,38 @@ def test_pages_poll_when_the_event_stream_is_unavailable(page: Any, server: Serv
     add_job(sql, "later", None, run_at="2999-01-01T00:00:00Z")
     expect(page.locator("#count-scheduled .n")).to_have_text(str(before + 1))
     assert page.evaluate("window.__marker") == "no reload"
+
+
+def bulk_and_read_at(page: Any, server: Server) -> tuple[int, str]:
+    """The tasks page's waiting count of `bulk` and its "Counts as of" time, as the server sent
+    them (no script has run on them)."""
+    html = page.request.get(server.url + "/tasks").text()
+    waiting = re.search(r'<tr data-task="bulk">.*?<td class="num">(\d+)</td>', html, re.S)
+    read_at = re.search(r"Counts as of ([0-9: -]+ UTC)", html)
+    assert waiting is not None and read_at is not None, html
+    return int(waiting.group(1)), read_at.group(1)
+
+
+def test_counts_are_served_at_once_and_read_again_behind_the_page(
+    page: Any, server: Server, sql: psycopg.Connection, dash_dsn: str
+) -> None:
+    """queue_stats() (a scan of the jobs table) is shared: a page that finds the counts older
+    than a second is served with them at once, while they are read again behind it. Here that
+    read waits for a lock the test holds, and the page does not."""
+    row = sql.execute("select sum(waiting) from graphile_worker.queue_stats()"
+                      " where task_identifier = 'bulk'").fetchone()
+    assert row is not None
+    wait_until(lambda: bulk_and_read_at(page, server)[0] == row[0],
+               "the tasks page has the counts")
+    with psycopg.connect(dash_dsn) as blocker:
+        blocker.execute("lock table graphile_worker._private_job_queues in access exclusive mode")
+        shown = bulk_and_read_at(page, server)  # shared counts, read before the lock
+        time.sleep(1.2)  # now older than their second
+        for _ in range(3):
+            assert bulk_and_read_at(page, server) == shown  # served while the read waits
+        wait_until(lambda: sql.execute(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+            " and query like '%%queue_stats%%'").fetchone() == (1,),
+            "the read behind the pages waits for the lock")
+    wait_until(lambda: bulk_and_read_at(page, server)[1] > shown[1],
+               "the counts read again once the lock is gone")

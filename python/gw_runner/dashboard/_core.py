@@ -33,7 +33,29 @@ FLASH_COOKIE = "gw_dashboard_flash"
 STATES = ("waiting", "scheduled", "running", "retrying", "failed", "completed", "cancelled")
 CAN_ACT_TTL = 30.0
 SHARED_TTL = 1.0
+MAX_STALE = 30.0
 T = TypeVar("T")
+
+
+class SharedResult:
+    """A result shared between requests (:meth:`Dashboard.shared`): the value, when its read
+    began (monotonic and wall clock), and the read under way."""
+
+    __slots__ = ("generation", "read_at", "ready", "taken", "task", "value")
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.value: Any = None
+        self.taken = 0.0
+        self.read_at: datetime | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.generation = 0  # a read begun before the result was dropped does not keep it
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """A background re-read's failure is logged (a waiting request also gets it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("dashboard: a shared read failed: %s", task.exception())
 
 
 @dataclass(frozen=True)
@@ -167,7 +189,7 @@ class Dashboard:
         self.hub = LiveHub(listen_conninfo, listen_kwargs, refresh=settings.refresh)
         self._opened = False
         self._can_act: tuple[float, bool, str] | None = None
-        self._shared: dict[str, tuple[float, asyncio.Future[Any]]] = {}
+        self._shared: dict[str, SharedResult] = {}
 
     async def _open(self) -> None:
         if self._opened or not self.owns_pools:
@@ -191,10 +213,17 @@ class Dashboard:
             yield conn
 
     @asynccontextmanager
-    async def writing(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def writing(self, *, changes: bool = True
+                      ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection to the primary; with ``changes`` (an action), the shared results are
+        dropped afterwards, so the page shown next reads what the action changed."""
         await self._open()
-        async with self.pool.connection() as conn:
-            yield conn
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        finally:
+            if changes:
+                self.forget_shared()
 
     async def read(self, statement: str, params: dict[str, Any] | None = None
                    ) -> list[_queries.Row]:
@@ -202,28 +231,61 @@ class Dashboard:
             return await _queries.fetch(conn, statement, params)
 
     async def shared(self, key: str, compute: Callable[[], Awaitable[T]],
-                     ttl: float = SHARED_TTL) -> T:
-        """``compute()``'s result, shared by every request within ``ttl`` seconds (and while
-        it runs): queue_stats() scans the jobs table, so live pages in many tabs cost one scan
-        per ``ttl``, not one each."""
-        now = time.monotonic()
-        found = self._shared.get(key)
-        if found is not None and (not found[1].done() or now - found[0] < ttl):
-            if not found[1].done() or found[1].exception() is None:
-                return cast(T, await asyncio.shield(found[1]))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._shared[key] = (now, future)
+                     ttl: float = SHARED_TTL,
+                     signature: Callable[[T], object] | None = None) -> T:
+        """``compute()``'s result, shared by every request: queue_stats() scans the jobs table
+        (about 150 ms at a million jobs), so pages in many tabs cost one scan per ``ttl``, not
+        one each, and no page waits for it but the first one. A result younger than ``ttl``
+        seconds is served as it is; one older, up to ``MAX_STALE`` seconds, is served while a
+        new one is read in the background (stale while revalidate); only without a result, or
+        with one older than that, does the request wait for the read. When the new result's
+        ``signature`` differs from the old one's, open pages are told to refresh. A failed read
+        drops the result: the next request reads again and shows the error."""
+        entry = self._shared.setdefault(key, SharedResult())
+        age = time.monotonic() - entry.taken
+        if entry.ready and age < ttl:
+            return cast(T, entry.value)
+        if entry.task is None or entry.task.done():
+            entry.task = asyncio.get_running_loop().create_task(
+                self._reread(key, entry, compute, signature))
+            entry.task.add_done_callback(_retrieved)
+        if entry.ready and age < MAX_STALE:
+            return cast(T, entry.value)
+        return cast(T, await asyncio.shield(entry.task))
+
+    async def _reread(self, key: str, entry: SharedResult, compute: Callable[[], Awaitable[T]],
+                      signature: Callable[[T], object] | None) -> T:
+        started, wall, generation = time.monotonic(), datetime.now(UTC), entry.generation
         try:
             value = await compute()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
+        except BaseException:
+            if generation == entry.generation:
+                entry.ready = False
             raise
-        future.set_result(value)
+        if generation != entry.generation:
+            return value  # dropped meanwhile (an action): a newer read serves the pages
+        changed = (entry.ready and signature is not None
+                   and signature(cast(T, entry.value)) != signature(value))
+        entry.value, entry.taken, entry.read_at, entry.ready = value, started, wall, True
+        if changed:
+            log.debug("dashboard: %s changed; pages refresh", key)
+            self.hub.wake()
         return value
 
-    async def shared_read(self, statement: str) -> list[_queries.Row]:
-        return await self.shared(statement, lambda: self.read(statement))
+    def read_at(self, key: str) -> datetime | None:
+        """When the shared result of ``key`` being served was read (None: not read yet)."""
+        entry = self._shared.get(key)
+        return entry.read_at if entry is not None and entry.ready else None
+
+    def forget_shared(self) -> None:
+        """Drop every shared result: after an action, the next page reads what it changed."""
+        for entry in self._shared.values():
+            entry.ready, entry.task, entry.generation = False, None, entry.generation + 1
+
+    async def shared_read(self, statement: str,
+                          signature: Callable[[list[_queries.Row]], object] | None = None
+                          ) -> list[_queries.Row]:
+        return await self.shared(statement, lambda: self.read(statement), signature=signature)
 
     async def optional_read(self, statement: str, params: dict[str, Any] | None = None
                             ) -> tuple[list[_queries.Row], str | None]:
@@ -240,7 +302,7 @@ class Dashboard:
         now = time.monotonic()
         if self._can_act is None or now - self._can_act[0] > CAN_ACT_TTL:
             try:
-                async with self.writing() as conn:
+                async with self.writing(changes=False) as conn:
                     rows = await _queries.fetch(conn, _queries.CAN_ACT)
                 ok = bool(rows and rows[0]["can_act"])
                 why = "" if ok else ("read-only: the database role has no admin rights "

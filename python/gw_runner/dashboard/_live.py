@@ -49,7 +49,8 @@ class LiveHub:
                 await self._task
             self._task = None
 
-    def _wake_all(self) -> None:
+    def wake(self) -> None:
+        """Tell every open page to refresh now."""
         for event in self._subscribers:
             event.set()
 
@@ -65,9 +66,9 @@ class LiveHub:
                     self.listening = True
                     attempt = 0
                     log.info("dashboard: listening for job notifications")
-                    self._wake_all()  # changes made while not listening
+                    self.wake()  # changes made while not listening
                     async for _ in conn.notifies():
-                        self._wake_all()
+                        self.wake()
                 why = "the notifications ended"  # the connection closed without an error
             except asyncio.CancelledError:
                 self.listening = False

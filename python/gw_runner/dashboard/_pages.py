@@ -21,6 +21,24 @@ CHART_TTL = 5.0  # per-minute bars: a few seconds old is fresh enough
 COUNTS = ("waiting", "scheduled", "running", "retrying", "permanently_failed")
 
 
+def _counts(rows: list[dict[str, Any]]) -> object:
+    """What of queue_stats() a page shows but the ages (which grow by themselves): when it
+    changes between two reads, open pages refresh."""
+    return [(r["task_identifier"], r["queue_name"], *(r[n] for n in COUNTS)) for r in rows]
+
+
+async def _queue_stats(dash: Dashboard, now: datetime
+                       ) -> tuple[list[dict[str, Any]], datetime | None]:
+    """queue_stats() as shared between requests (Dashboard.shared: at most a few seconds old
+    while pages are open), with the oldest waiting ages brought forward to ``now``; and when
+    the counts were read."""
+    rows = await dash.shared_read(_queries.QUEUE_STATS, signature=_counts)
+    read_at = dash.read_at(_queries.QUEUE_STATS)
+    late = max(now - read_at, timedelta(0)) if read_at is not None else timedelta(0)
+    return [dict(r, oldest_waiting_age=r["oldest_waiting_age"] + late)
+            if r["oldest_waiting_age"] is not None else r for r in rows], read_at
+
+
 def _get(request: Request) -> dict[str, list[str]]:
     return parse_qs(request.url.query, keep_blank_values=False)
 
@@ -63,8 +81,8 @@ async def overview(request: Request) -> Response:
     dash: Dashboard = request.app.state.dashboard
     now = datetime.now(UTC)
     # concurrently, each on a connection of its own: the page takes as long as the slowest
-    (stats, workers, (controls, _), minutes) = await asyncio.gather(
-        dash.shared_read(_queries.QUEUE_STATS), dash.read(_queries.WORKER_STATS),
+    ((stats, read_at), workers, (controls, _), minutes) = await asyncio.gather(
+        _queue_stats(dash, now), dash.read(_queries.WORKER_STATS),
         _paused(dash),
         dash.shared("chart", lambda: _finished_per_minute(dash, now), ttl=CHART_TTL))
     totals = {name: sum(int(r[name]) for r in stats) for name in COUNTS}
@@ -79,7 +97,7 @@ async def overview(request: Request) -> Response:
         if age is not None and (agg.get("oldest") is None or age > agg["oldest"]):
             agg["oldest"] = age
     return await dash.render(request, "overview.html", {
-        "stats": stats, "totals": totals, "oldest": oldest,
+        "stats": stats, "totals": totals, "oldest": oldest, "read_at": read_at,
         "by_task": sorted(by_task.items()), "controls": controls,
         "workers_alive": sum(1 for w in workers if w["alive"]),
         "workers_total": len(workers),
@@ -128,8 +146,9 @@ async def job(request: Request) -> Response:
 
 async def tasks(request: Request) -> Response:
     dash: Dashboard = request.app.state.dashboard
-    (stats, (controls, controls_missing), (retention, retention_missing)) = await asyncio.gather(
-        dash.shared_read(_queries.QUEUE_STATS), _paused(dash),
+    ((stats, read_at), (controls, controls_missing), (retention, retention_missing)
+     ) = await asyncio.gather(
+        _queue_stats(dash, datetime.now(UTC)), _paused(dash),
         dash.optional_read(_queries.RETENTION_SETTINGS))
     task_rows: dict[str, dict[str, Any]] = {}
     queue_rows: dict[str, dict[str, Any]] = {}
@@ -149,6 +168,7 @@ async def tasks(request: Request) -> Response:
             task_rows.setdefault(name, dict.fromkeys(COUNTS, 0))
     return await dash.render(request, "tasks.html", {
         "task_rows": sorted(task_rows.items()), "queue_rows": sorted(queue_rows.items()),
+        "read_at": read_at,
         "controls": controls, "controls_missing": controls_missing,
         "retention": keep, "retention_missing": retention_missing,
     })
