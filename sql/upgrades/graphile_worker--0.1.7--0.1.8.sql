@@ -660,9 +660,21 @@ create index finished_jobs_queue_index on graphile_worker._private_finished_jobs
 -- (bench/ops.py, 1,000,000 finished rows): a page of a task with no or few finished rows went
 -- from about 100 ms (a full walk or sequential scan) to under 1 ms; recording a finished job
 -- costs about 1.7 us more (inserting 200,000 rows: 3.3 s -> 5.1 s per million), well under 1 %
--- of a job's report. The jobs table gets no index (every index slows enqueue and claim).
+-- of a job's report. (The jobs table gets only jobs_gw_attempted_index, which enqueue and claim
+-- never write: every index there slows them.)
 create index finished_jobs_task_index on graphile_worker._private_finished_jobs
   (task_identifier, id);
+
+-- from sql/src/20_tables/31_private_jobs_attempted_index.sql
+-- 0.1.8 (docs/operations.md): the jobs that were tried and are not running, i.e. those waiting
+-- for a retry or failed for good (unlocked, attempts > 0): list_jobs and count_jobs with the
+-- states retrying and failed read them here instead of walking the primary key past every
+-- waiting job (bench/dashboard.py, 1,000,000 waiting jobs: about 180 ms -> a few ms). An
+-- enqueue and a claim add no entry (a new job has no attempt, a claimed one is locked), so
+-- they only test the predicate; a failed attempt's report adds one.
+create index jobs_gw_attempted_index on graphile_worker._private_jobs
+  using btree (id)
+  where (attempts > 0 and locked_at is null);
 
 -- from sql/src/30_functions/17_ops/00_private_ops_basics.sql
 -- Operations (0.1.8, docs/operations.md): the checks the functions that list, count and act on
@@ -829,6 +841,10 @@ begin
         v_where := v_where || 'j.locked_at is not null'::text;
       elsif not states && array['running', 'retrying', 'failed'] then
         v_where := v_where || 'j.attempts = 0'::text;
+      elsif states <@ array['retrying', 'failed'] then
+        -- jobs tried and not running: unlocked ones by their own index
+        -- (jobs_gw_attempted_index), stale locks by jobs_gw_locked_index
+        v_where := v_where || 'j.attempts > 0 and (j.locked_at is null or j.locked_at < $7)'::text;
       end if;
     end if;
     if cardinality(v_where) = 0 then

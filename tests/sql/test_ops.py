@@ -157,6 +157,12 @@ def test_list_jobs_a_stale_lock_is_not_running(db: psycopg.Connection) -> None:
     later = scalar(db, "select now() + interval '5 hours'")
     assert _states(db, now=later) == {job_id: "retrying"}  # its claim used an attempt
     assert _states(db) == {job_id: "running"}
+    # the filters on tried jobs (jobs_gw_attempted_index, for unlocked ones) find it too
+    for states in (["retrying"], ["retrying", "failed"]):
+        assert _states(db, now=later, states=states) == {job_id: "retrying"}
+        assert call_scalar(db, "count_jobs", now=later, states=states) == 1
+        assert _states(db, states=states) == {}
+    assert _states(db, now=later, states=["failed"]) == {}
 
 
 @pytest.mark.parametrize(

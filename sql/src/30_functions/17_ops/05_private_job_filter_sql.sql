@@ -48,6 +48,10 @@ begin
         v_where := v_where || 'j.locked_at is not null'::text;
       elsif not states && array['running', 'retrying', 'failed'] then
         v_where := v_where || 'j.attempts = 0'::text;
+      elsif states <@ array['retrying', 'failed'] then
+        -- jobs tried and not running: unlocked ones by their own index
+        -- (jobs_gw_attempted_index), stale locks by jobs_gw_locked_index
+        v_where := v_where || 'j.attempts > 0 and (j.locked_at is null or j.locked_at < $7)'::text;
       end if;
     end if;
     if cardinality(v_where) = 0 then
