@@ -11,7 +11,14 @@ import psycopg
 import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.support import HOSTILE, Server, Servers, add_job, fail_attempt, wait_until
+from tests.dashboard.support import (
+    HOSTILE,
+    Server,
+    Servers,
+    add_job,
+    fail_attempt,
+    wait_until,
+)
 
 HOSTILE_TASK = "t<script>window.__pwned = 3</script>"
 
@@ -209,3 +216,28 @@ def test_counts_are_served_at_once_and_read_again_behind_the_page(
             "the read behind the pages waits for the lock")
     wait_until(lambda: bulk_and_read_at(page, server)[1] > shown[1],
                "the counts read again once the lock is gone")
+
+
+def test_a_page_does_not_wait_for_counts_it_does_not_have_yet(
+    page: Any, servers: Servers, dash_dsn: str, sql: psycopg.Connection, world: dict[str, Any]
+) -> None:
+    """A server's first read of the counts waits here for a lock the test holds: its pages come
+    without the counts, say so, and fill them in by themselves once the read is done (with
+    --refresh 3600 no tick would: the page fetches itself again while its counts are
+    pending)."""
+    with psycopg.connect(dash_dsn) as blocker:
+        blocker.execute("lock table graphile_worker._private_job_queues in access exclusive mode")
+        fresh = servers.start(dash_dsn, "--refresh", "3600")
+        page.goto(fresh.url + "/")
+        expect(page.locator("#counts-read-at")).to_contain_text("Counting the jobs")
+        expect(page.locator("#count-waiting .n")).to_have_text("…")
+        expect(page.locator("#backlog")).to_contain_text("Counting the jobs")
+        tasks = page.request.get(fresh.url + "/tasks").text()
+        assert "Counting the jobs" in tasks and "No task has jobs" not in tasks
+        # the page has listened and re-read itself (the stream's first event), still pending
+        expect(page.locator("body")).to_have_attribute("data-live-mode", "sse")
+        expect(page.locator("body")).to_have_attribute("data-refreshes", re.compile(r"^[1-9]"))
+        expect(page.locator("#count-waiting .n")).to_have_text("…")
+    waiting = totals(sql)["waiting"]
+    expect(page.locator("#count-waiting .n")).to_have_text(str(waiting))
+    expect(page.locator("#counts-read-at")).to_contain_text("Counts as of")

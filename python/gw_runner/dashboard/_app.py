@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -112,7 +113,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # the first counts read at start, so that the first page need not wait for them (an
+        # app mounted in another gets no lifespan events: its first page reads them)
+        warm = asyncio.get_running_loop().create_task(_pages.warm(dashboard))
         yield
+        warm.cancel()
         await dashboard.close()
 
     starlette = Starlette(

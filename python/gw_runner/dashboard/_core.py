@@ -33,7 +33,7 @@ FLASH_COOKIE = "gw_dashboard_flash"
 STATES = ("waiting", "scheduled", "running", "retrying", "failed", "completed", "cancelled")
 CAN_ACT_TTL = 30.0
 SHARED_TTL = 1.0
-MAX_STALE = 30.0
+MAX_STALE = 600.0  # past this, a page waits for the read rather than show such old counts
 T = TypeVar("T")
 
 
@@ -201,6 +201,9 @@ class Dashboard:
 
     async def close(self) -> None:
         await self.hub.close()
+        for entry in self._shared.values():
+            if entry.task is not None:
+                entry.task.cancel()
         if self.owns_pools and self._opened:
             await self.pool.close()
             if self.read_pool is not self.pool:
@@ -232,13 +235,15 @@ class Dashboard:
 
     async def shared(self, key: str, compute: Callable[[], Awaitable[T]],
                      ttl: float = SHARED_TTL,
-                     signature: Callable[[T], object] | None = None) -> T:
+                     signature: Callable[[T], object] | None = None,
+                     wait: float | None = None) -> T:
         """``compute()``'s result, shared by every request: queue_stats() scans the jobs table
         (about 150 ms at a million jobs), so pages in many tabs cost one scan per ``ttl``, not
         one each, and no page waits for it but the first one. A result younger than ``ttl``
         seconds is served as it is; one older, up to ``MAX_STALE`` seconds, is served while a
         new one is read in the background (stale while revalidate); only without a result, or
-        with one older than that, does the request wait for the read. When the new result's
+        with one older than that, does the request wait for the read, for at most ``wait``
+        seconds when given (then TimeoutError; the read goes on). When the new result's
         ``signature`` differs from the old one's, open pages are told to refresh. A failed read
         drops the result: the next request reads again and shows the error."""
         entry = self._shared.setdefault(key, SharedResult())
@@ -251,7 +256,7 @@ class Dashboard:
             entry.task.add_done_callback(_retrieved)
         if entry.ready and age < MAX_STALE:
             return cast(T, entry.value)
-        return cast(T, await asyncio.shield(entry.task))
+        return cast(T, await asyncio.wait_for(asyncio.shield(entry.task), wait))
 
     async def _reread(self, key: str, entry: SharedResult, compute: Callable[[], Awaitable[T]],
                       signature: Callable[[T], object] | None) -> T:
@@ -283,9 +288,10 @@ class Dashboard:
             entry.ready, entry.task, entry.generation = False, None, entry.generation + 1
 
     async def shared_read(self, statement: str,
-                          signature: Callable[[list[_queries.Row]], object] | None = None
-                          ) -> list[_queries.Row]:
-        return await self.shared(statement, lambda: self.read(statement), signature=signature)
+                          signature: Callable[[list[_queries.Row]], object] | None = None,
+                          wait: float | None = None) -> list[_queries.Row]:
+        return await self.shared(statement, lambda: self.read(statement), signature=signature,
+                                 wait=wait)
 
     async def optional_read(self, statement: str, params: dict[str, Any] | None = None
                             ) -> tuple[list[_queries.Row], str | None]:

@@ -13,12 +13,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from . import _queries
-from ._core import Dashboard, DashboardError
+from ._core import Dashboard, DashboardError, log
 from ._filters import JobFilter, _id
 
 CHART_MINUTES = 60
 CHART_TTL = 5.0  # per-minute bars: a few seconds old is fresh enough
 COUNTS = ("waiting", "scheduled", "running", "retrying", "permanently_failed")
+COUNTS_WAIT = 0.1  # a page waits this long for counts it does not have yet, then goes without
 
 
 def _counts(rows: list[dict[str, Any]]) -> object:
@@ -28,15 +29,27 @@ def _counts(rows: list[dict[str, Any]]) -> object:
 
 
 async def _queue_stats(dash: Dashboard, now: datetime
-                       ) -> tuple[list[dict[str, Any]], datetime | None]:
+                       ) -> tuple[list[dict[str, Any]] | None, datetime | None]:
     """queue_stats() as shared between requests (Dashboard.shared: at most a few seconds old
     while pages are open), with the oldest waiting ages brought forward to ``now``; and when
-    the counts were read."""
-    rows = await dash.shared_read(_queries.QUEUE_STATS, signature=_counts)
+    the counts were read. None when there are no counts yet and the read takes longer than
+    COUNTS_WAIT: the page is shown without them and fetches itself again shortly."""
+    try:
+        rows = await dash.shared_read(_queries.QUEUE_STATS, signature=_counts, wait=COUNTS_WAIT)
+    except TimeoutError:
+        return None, None
     read_at = dash.read_at(_queries.QUEUE_STATS)
     late = max(now - read_at, timedelta(0)) if read_at is not None else timedelta(0)
     return [dict(r, oldest_waiting_age=r["oldest_waiting_age"] + late)
             if r["oldest_waiting_age"] is not None else r for r in rows], read_at
+
+
+async def warm(dash: Dashboard) -> None:
+    """Read the shared counts once (at start); a failure is only logged: pages show it."""
+    try:
+        await dash.shared_read(_queries.QUEUE_STATS, signature=_counts)
+    except Exception as exc:  # pages show it
+        log.warning("dashboard: could not read queue_stats() at start: %s", exc)
 
 
 def _get(request: Request) -> dict[str, list[str]]:
@@ -81,10 +94,11 @@ async def overview(request: Request) -> Response:
     dash: Dashboard = request.app.state.dashboard
     now = datetime.now(UTC)
     # concurrently, each on a connection of its own: the page takes as long as the slowest
-    ((stats, read_at), workers, (controls, _), minutes) = await asyncio.gather(
+    ((read, read_at), workers, (controls, _), minutes) = await asyncio.gather(
         _queue_stats(dash, now), dash.read(_queries.WORKER_STATS),
         _paused(dash),
         dash.shared("chart", lambda: _finished_per_minute(dash, now), ttl=CHART_TTL))
+    stats = read or []
     totals = {name: sum(int(r[name]) for r in stats) for name in COUNTS}
     oldest = max((r["oldest_waiting_age"] for r in stats if r["oldest_waiting_age"] is not None),
                  default=None)
@@ -98,6 +112,7 @@ async def overview(request: Request) -> Response:
             agg["oldest"] = age
     return await dash.render(request, "overview.html", {
         "stats": stats, "totals": totals, "oldest": oldest, "read_at": read_at,
+        "counting": read is None,
         "by_task": sorted(by_task.items()), "controls": controls,
         "workers_alive": sum(1 for w in workers if w["alive"]),
         "workers_total": len(workers),
@@ -146,10 +161,11 @@ async def job(request: Request) -> Response:
 
 async def tasks(request: Request) -> Response:
     dash: Dashboard = request.app.state.dashboard
-    ((stats, read_at), (controls, controls_missing), (retention, retention_missing)
+    ((read, read_at), (controls, controls_missing), (retention, retention_missing)
      ) = await asyncio.gather(
         _queue_stats(dash, datetime.now(UTC)), _paused(dash),
         dash.optional_read(_queries.RETENTION_SETTINGS))
+    stats = read or []
     task_rows: dict[str, dict[str, Any]] = {}
     queue_rows: dict[str, dict[str, Any]] = {}
     for r in stats:
@@ -168,7 +184,7 @@ async def tasks(request: Request) -> Response:
             task_rows.setdefault(name, dict.fromkeys(COUNTS, 0))
     return await dash.render(request, "tasks.html", {
         "task_rows": sorted(task_rows.items()), "queue_rows": sorted(queue_rows.items()),
-        "read_at": read_at,
+        "read_at": read_at, "counting": read is None,
         "controls": controls, "controls_missing": controls_missing,
         "retention": keep, "retention_missing": retention_missing,
     })

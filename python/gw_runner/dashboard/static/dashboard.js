@@ -8,6 +8,7 @@
   var base = body.dataset.base || "";
   var refreshMs = parseInt(body.dataset.refresh, 10) || 2000;
   var indicator = document.getElementById("live");
+  var pendingMs = 300;
   var busy = false, again = false, pollTimer = null, source = null, failures = 0, opened = false;
 
   function setMode(mode) {
@@ -42,12 +43,18 @@
         });
         document.querySelectorAll("input.select").forEach(function (box) { box.checked = !!keep[box.value]; });
         body.dataset.refreshes = String((parseInt(body.dataset.refreshes, 10) || 0) + 1);
+        soon();
       })
       .catch(function () { /* the next event or poll tries again */ })
       .then(function () {
         busy = false;
         if (again) { again = false; refresh(); }
       });
+  }
+
+  // A page shown before its counts were read ([data-pending]) fetches itself again shortly.
+  function soon() {
+    if (document.querySelector("[data-pending]")) { window.setTimeout(refresh, pendingMs); }
   }
 
   function poll() {
@@ -79,5 +86,5 @@
   });
   document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });
 
-  if (document.querySelector("[data-live][id]")) { listen(); } else { setMode("static"); }
+  if (document.querySelector("[data-live][id]")) { listen(); soon(); } else { setMode("static"); }
 })();
