@@ -329,6 +329,66 @@ def test_delete_jobs_deletes_what_is_not_running_and_records_nothing(
     assert call(db, "job_status", ids["failed"])[0]["state"] == "failed"  # its record stays
 
 
+def _stale(db: psycopg.Connection, job_id: int) -> None:
+    """Age the job's lock past _private_lock_expiry(): its runner is presumed gone."""
+    db.execute("update graphile_worker._private_jobs set locked_at = now()"
+               " - graphile_worker._private_lock_expiry() - interval '1 minute' where id = %s",
+               [job_id])
+
+
+def _locked_cases(db: psycopg.Connection) -> dict[str, int]:
+    """Three claimed jobs (max_attempts 5): cancelling (cancelled while its lock is live),
+    cancelling_stale (cancelled, then its lock went stale) and stale (its lock went stale, no
+    cancel: its claim used an attempt, so it is retrying)."""
+    ids = {name: _add(db, "t_lock", max_attempts=5)
+           for name in ("cancelling", "cancelling_stale", "stale")}
+    assert sorted(c["id"] for c in get_jobs(db, "w", ["t_lock"], batch_size=3)) == sorted(
+        ids.values())
+    call(db, "cancel_jobs", [ids["cancelling"], ids["cancelling_stale"]])
+    _stale(db, ids["cancelling_stale"])
+    _stale(db, ids["stale"])
+    return ids
+
+
+@pytest.mark.parametrize(("function", "expected"), [
+    # a cancel request comes first: a running job being cancelled is reported cancelling
+    ("retry_jobs", [("cancelling", False, "cancelling"), ("cancelling_stale", False, "cancelling"),
+                    ("stale", True, "retrying")]),
+    ("run_jobs_at", [("cancelling", False, "cancelling"),
+                     ("cancelling_stale", False, "cancelling"), ("stale", True, "retrying")]),
+    # a live lock comes first: only what is not running is deleted
+    ("delete_jobs", [("cancelling", False, "running"), ("cancelling_stale", True, "cancelling"),
+                     ("stale", True, "retrying")]),
+])
+def test_actions_report_cancelling_and_stale_locked_jobs(
+    db: psycopg.Connection, function: str, expected: list[tuple[str, bool, str]]
+) -> None:
+    ids = _locked_cases(db)
+    later = scalar(db, "select date_trunc('second', now()) + interval '2 days'")
+    args: list[Any] = [[ids[name] for name, _, _ in expected]]
+    if function == "run_jobs_at":
+        args.append(later)
+    out = call(db, function, *args)
+    acted = {"retry_jobs": "retried", "run_jobs_at": "rescheduled", "delete_jobs": "deleted"}
+    assert [(r["job_id"], r[acted[function]], r["state"]) for r in out] == [
+        (ids[name], done, state) for name, done, state in expected]
+    left = {r["id"]: r for r in rows(db, "select * from graphile_worker._private_jobs")}
+    requests = [r["job_id"] for r in rows(
+        db, "select job_id from graphile_worker._private_cancel_requests order by 1")]
+    if function == "delete_jobs":
+        assert set(left) == {ids["cancelling"]} and requests == [ids["cancelling"]]
+        return
+    assert set(left) == set(ids.values())
+    assert requests == sorted([ids["cancelling"], ids["cancelling_stale"]])
+    stale = left[ids["stale"]]
+    assert stale["locked_at"] is None and stale["locked_by"] is None  # the stale lock went
+    assert stale["attempts"] == (0 if function == "retry_jobs" else 1)
+    if function == "run_jobs_at":
+        assert stale["run_at"] == later
+    for name in ("cancelling", "cancelling_stale"):
+        assert left[ids[name]]["locked_by"] == "w" and left[ids[name]]["attempts"] == 5
+
+
 # --- run_jobs_at --------------------------------------------------------------------------------
 
 
