@@ -501,7 +501,7 @@ OPS_FUNCTIONS = [
     "list_jobs", "count_jobs", "job_detail", "retry_jobs", "delete_jobs", "run_jobs_at",
     "cron_items", "run_cron_item", "storage_stats", "_private_check_job_filter",
     "_private_check_job_ids", "_private_job_filter_sql", "_private_store_cron_specs",
-    "_private_cron_period_text", "_private_ops_states",
+    "_private_cron_period_text", "_private_ops_states", "_private_lock_job_states",
 ]
 
 

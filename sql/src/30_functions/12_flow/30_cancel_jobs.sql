@@ -79,26 +79,14 @@ begin
       detail = format('job_ids was %s.', coalesce(left(cancel_jobs.job_ids::text, 200), 'null')),
       hint = 'Call e.g. graphile_worker.cancel_jobs(array[42]); cancel_jobs_by_key takes keys.';
   end if;
+  -- more than 10000 ids: GWF01, as retry_jobs, delete_jobs and run_jobs_at
+  perform graphile_worker._private_check_job_ids(cancel_jobs.job_ids, 'cancel_jobs');
 
   -- The jobs, locked in id order (a claim or report holding one is waited for), and what each
   -- one is now.
-  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
-  into v_ids, v_states
-  from (
-    select j.id, case
-        when r.job_id is not null then 'cancelling'
-        when j.locked_at is not null and j.locked_at >= v_now - graphile_worker._private_lock_expiry()
-          then 'running'
-        when j.attempts >= j.max_attempts then 'failed'
-        when j.run_at > v_now then 'scheduled'
-        else 'waiting'
-      end as st
-    from graphile_worker._private_jobs as j
-    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
-    where j.id = any(cancel_jobs.job_ids)
-    order by j.id
-    for update of j
-  ) as x;
+  select s.ids, s.states into v_ids, v_states
+  from graphile_worker._private_lock_job_states(cancel_jobs.job_ids, v_now,
+    live_lock_first => false, retrying => false) as s;
 
   with gone as (
     delete from graphile_worker._private_jobs as jobs
@@ -143,7 +131,7 @@ end;
 $$;
 
 comment on function graphile_worker.cancel_jobs(bigint[]) is
-  'Admin: cancel jobs. Waiting and scheduled ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, running; cancelling, failed and unknown are left alone). An empty array or a null id: GWF01.';
+  'Admin: cancel jobs. Waiting and scheduled ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, running; cancelling, failed and unknown are left alone). An empty array, a null id or more than 10000 ids: GWF01.';
 
 -- security definer: as cancel_jobs.
 create function graphile_worker.cancel_jobs_by_key(job_keys text[])
@@ -165,6 +153,13 @@ begin
         coalesce(left(cancel_jobs_by_key.job_keys::text, 200), 'null')),
       hint = 'Call e.g. graphile_worker.cancel_jobs_by_key(array[''report:42'']).';
   end if;
+  if cardinality(cancel_jobs_by_key.job_keys) > 10000 then
+    raise exception 'cancel_jobs_by_key: at most 10000 job keys per call, not %',
+      cardinality(cancel_jobs_by_key.job_keys)
+      using errcode = 'GWF01',
+      detail = 'One call locks every job it is given until its transaction ends.',
+      hint = 'Split the keys into chunks of at most 10000.';
+  end if;
   select array_agg(j.key), array_agg(j.id) into v_keys, v_ids
   from graphile_worker._private_jobs as j
   where j.key = any(cancel_jobs_by_key.job_keys);
@@ -185,4 +180,4 @@ end;
 $$;
 
 comment on function graphile_worker.cancel_jobs_by_key(text[]) is
-  'Admin: cancel_jobs for the jobs holding these keys; one row per key (job_id null and state unknown for a key no job holds).';
+  'Admin: cancel_jobs for the jobs holding these keys; one row per key (job_id null and state unknown for a key no job holds). An empty array, a null key or more than 10000 keys: GWF01.';

@@ -32,26 +32,9 @@ begin
   perform graphile_worker._private_check_job_ids(retry_jobs.job_ids, 'retry_jobs');
 
   -- The jobs of the jobs table, locked in id order, and what each one is now.
-  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
-  into v_ids, v_states
-  from (
-    select j.id, case
-        when r.job_id is not null then 'cancelling'
-        when j.locked_at is not null
-          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
-        when j.attempts >= j.max_attempts then 'failed'
-        when j.attempts > 0 then 'retrying'
-        when j.run_at > v_now then 'scheduled'
-        else 'waiting'
-      end as st
-    from graphile_worker._private_jobs as j
-    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
-    where j.id = any(retry_jobs.job_ids)
-    order by j.id
-    for update of j
-  ) as x;
-  v_ids := coalesce(v_ids, '{}');
-  v_states := coalesce(v_states, '{}');
+  select s.ids, s.states into v_ids, v_states
+  from graphile_worker._private_lock_job_states(retry_jobs.job_ids, v_now,
+    live_lock_first => false, retrying => true) as s;
 
   v_retry := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)

@@ -25,26 +25,11 @@ declare
 begin
   perform graphile_worker._private_check_job_ids(delete_jobs.job_ids, 'delete_jobs');
 
-  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
-  into v_ids, v_states
-  from (
-    select j.id, case
-        when j.locked_at is not null
-          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
-        when r.job_id is not null then 'cancelling'
-        when j.attempts >= j.max_attempts then 'failed'
-        when j.attempts > 0 then 'retrying'
-        when j.run_at > v_now then 'scheduled'
-        else 'waiting'
-      end as st
-    from graphile_worker._private_jobs as j
-    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
-    where j.id = any(delete_jobs.job_ids)
-    order by j.id
-    for update of j
-  ) as x;
-  v_ids := coalesce(v_ids, '{}');
-  v_states := coalesce(v_states, '{}');
+  -- The jobs of the jobs table, locked in id order, and what each one is now; a live lock
+  -- comes before a cancel request: a job its runner still holds is running and stays.
+  select s.ids, s.states into v_ids, v_states
+  from graphile_worker._private_lock_job_states(delete_jobs.job_ids, v_now,
+    live_lock_first => true, retrying => true) as s;
 
   v_gone := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)

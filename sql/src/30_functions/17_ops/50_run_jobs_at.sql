@@ -37,26 +37,10 @@ begin
       hint = 'Pass a time from 0001-01-02 to 9999-12-30 UTC.';
   end if;
 
-  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
-  into v_ids, v_states
-  from (
-    select j.id, case
-        when r.job_id is not null then 'cancelling'
-        when j.locked_at is not null
-          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
-        when j.attempts >= j.max_attempts then 'failed'
-        when j.attempts > 0 then 'retrying'
-        when j.run_at > v_now then 'scheduled'
-        else 'waiting'
-      end as st
-    from graphile_worker._private_jobs as j
-    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
-    where j.id = any(run_jobs_at.job_ids)
-    order by j.id
-    for update of j
-  ) as x;
-  v_ids := coalesce(v_ids, '{}');
-  v_states := coalesce(v_states, '{}');
+  -- The jobs of the jobs table, locked in id order, and what each one is now.
+  select s.ids, s.states into v_ids, v_states
+  from graphile_worker._private_lock_job_states(run_jobs_at.job_ids, v_now,
+    live_lock_first => false, retrying => true) as s;
 
   v_move := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
