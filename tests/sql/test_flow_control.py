@@ -762,6 +762,10 @@ BAD = [
     ("cancel-by-key-null", "select * from graphile_worker.cancel_jobs_by_key(null)"),
     ("cancel-by-key-null-key",
      "select * from graphile_worker.cancel_jobs_by_key(array['k', null])"),
+    ("cancel-10001-ids",
+     "select * from graphile_worker.cancel_jobs(array(select generate_series(1, 10001)::bigint))"),
+    ("cancel-by-key-10001-keys", "select * from graphile_worker.cancel_jobs_by_key("
+     "array(select 'k' || g from generate_series(0, 10000) as g))"),
 ]
 
 
@@ -796,14 +800,32 @@ def test_bad_input_is_gwf01_with_detail_and_hint_and_changes_nothing(
      "set_task_limits: rate_period must be from 1 second to 7 days, not 8 days"),
     ("select * from graphile_worker.cancel_jobs(array[null]::bigint[])",
      "cancel_jobs: pass at least one job id, and no null"),
+    ("select * from graphile_worker.cancel_jobs(array(select generate_series(1, 10001)::bigint))",
+     "cancel_jobs: at most 10000 job ids per call, not 10001"),
+    ("select * from graphile_worker.cancel_jobs_by_key("
+     "array(select 'k' || g from generate_series(1, 10002) as g))",
+     "cancel_jobs_by_key: at most 10000 job keys per call, not 10002"),
 ], ids=["empty-array", "null-name", "max-running-0", "rate-without-period", "period-8-days",
-        "null-id"])
+        "null-id", "10001-ids", "10002-keys"])
 def test_bad_input_messages_name_the_function_and_the_fault(
     db: psycopg.Connection, sql: str, message: str
 ) -> None:
     with pytest.raises(psycopg.Error) as exc:
         db.execute(sql)
     assert exc.value.diag.message_primary == message
+
+
+def test_cancel_jobs_takes_10000_ids_and_cancel_jobs_by_key_10000_keys(
+    db: psycopg.Connection,
+) -> None:
+    [waiting] = _add(db, "a", job_key="k1")
+    ids = scalar(db, "select array(select generate_series(1, 10000)::bigint)")
+    out = _cancel(db, ids)
+    assert len(out) == 10000 and [r for r in out if r[1]] == [(waiting, True, "waiting")]
+    [keyed] = _add(db, "a", job_key="k1")
+    got = call(db, "cancel_jobs_by_key", [f"k{n}" for n in range(1, 10001)])
+    assert len(got) == 10000 and [(r["job_id"], r["state"]) for r in got if r["cancelled"]] == [
+        (keyed, "waiting")]
 
 
 def test_names_of_128_characters_and_limits_at_the_bounds_are_accepted(
