@@ -155,6 +155,108 @@ comment on function graphile_worker._private_notify_control(jsonb) is
 revoke all on function graphile_worker._private_check_flow_names(text[], text, text) from public;
 revoke all on function graphile_worker._private_notify_control(jsonb) from public;
 
+-- from sql/src/30_functions/12_flow/05_private_lock_job_states.sql
+-- Lock the rows of the jobs table with these ids, in id order, and say what state each one is
+-- in at now: the first step of cancel_jobs, retry_jobs, delete_jobs and run_jobs_at (the admin
+-- actions on given jobs). ids is sorted, states aligned with it; an id not in the jobs table
+-- is in neither. Every caller locks in the same order (id), so two admin calls never deadlock
+-- each other; a claim or report holding one of the rows is waited for.
+-- States: cancelling (a cancel request is under way), running (locked, the lock younger than
+-- _private_lock_expiry(); an older lock is stale and the job is not running), failed (no
+-- attempts left), retrying (attempted, attempts left), scheduled (run_at after now), waiting.
+-- Two cases differ between the callers, and the difference is real:
+-- - live_lock_first: delete_jobs checks the live lock before the cancel request. A job being
+--   cancelled whose runner still holds it is running and is not deleted (its report ends it
+--   as cancelled); one whose lock went stale is cancelling and is deleted. The other callers
+--   leave every job being cancelled alone and report it cancelling, running or not.
+-- - retrying: cancel_jobs has no retrying state. It cancels a retrying job as it cancels a
+--   waiting or scheduled one, and reports it waiting or scheduled by its run_at.
+-- report_jobs locks the rows of its batch in its own order (the completed ones, then the
+-- failed ones), so a caller locking several running jobs can deadlock with a runner's report
+-- of the same jobs (40P01). When this call is the one chosen to fail, its locks are rolled
+-- back (a subtransaction) and the report goes on. Before trying again, it waits for the
+-- transactions that hold rows of these jobs now, holding none of the other rows: trying again
+-- at once would take back a row the report was woken to take but has not taken yet, and
+-- deadlock again. The rows held now are those a SKIP LOCKED read cannot take; they are then
+-- locked, in id order, which waits for their holders. Both steps let their locks go at once by
+-- rolling back their subtransaction (a RAISE caught right there; it never leaves this
+-- function). Up to 3 tries, then the deadlock error is raised.
+create function graphile_worker._private_lock_job_states(
+  job_ids bigint[],
+  now timestamptz,
+  live_lock_first boolean,
+  retrying boolean,
+  out ids bigint[],
+  out states text[]
+)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_round integer := 1;
+  v_free bigint[];
+begin
+  loop
+    begin
+      select coalesce(array_agg(x.id order by x.id), '{}'),
+        coalesce(array_agg(x.st order by x.id), '{}')
+      into ids, states
+      from (
+        select j.id, case
+            when r.job_id is not null and not _private_lock_job_states.live_lock_first
+              then 'cancelling'
+            when j.locked_at is not null and j.locked_at >=
+              _private_lock_job_states.now - graphile_worker._private_lock_expiry() then 'running'
+            when r.job_id is not null then 'cancelling'
+            when j.attempts >= j.max_attempts then 'failed'
+            when j.attempts > 0 and _private_lock_job_states.retrying then 'retrying'
+            when j.run_at > _private_lock_job_states.now then 'scheduled'
+            else 'waiting'
+          end as st
+        from graphile_worker._private_jobs as j
+        left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
+        where j.id = any(_private_lock_job_states.job_ids)
+        order by j.id
+        for update of j
+      ) as x;
+      return;
+    exception when deadlock_detected then
+      if v_round >= 3 then
+        raise;
+      end if;
+      v_round := v_round + 1;
+    end;
+    -- wait for the holders of these rows, holding none of the others
+    begin
+      v_free := array(
+        select j.id from graphile_worker._private_jobs as j
+        where j.id = any(_private_lock_job_states.job_ids)
+        for update skip locked);
+      raise exception 'let the rows go';
+    exception when raise_exception then
+      null;
+    end;
+    begin
+      perform from (
+        select j.id from graphile_worker._private_jobs as j
+        where j.id = any(_private_lock_job_states.job_ids) and j.id <> all(v_free)
+        order by j.id
+        for update
+      ) as w;
+      raise exception 'let the rows go';
+    exception when raise_exception or deadlock_detected then
+      null;  -- a deadlock while waiting ends the wait; the next try counts as one of the 3
+    end;
+  end loop;
+end;
+$$;
+
+comment on function graphile_worker._private_lock_job_states(bigint[], timestamptz, boolean, boolean) is
+  'Admin actions: lock the jobs-table rows of job_ids in id order and return their ids (sorted) and states at now (cancelling, running, failed, retrying, scheduled, waiting). live_lock_first: a live lock wins over a cancel request (delete_jobs); retrying false: no retrying state (cancel_jobs). A deadlock with a runner''s report is tried again (up to 3 tries) once the rows'' holders are done.';
+
+
+revoke all on function graphile_worker._private_lock_job_states(bigint[], timestamptz, boolean, boolean) from public;
+
 -- from sql/src/30_functions/12_flow/10_pause.sql
 -- Pause and resume tasks and named queues (docs/flow-control.md). get_jobs claims no job of a
 -- paused task or queue; jobs already claimed run to their end (gw_runner gives back the ones
@@ -510,26 +612,14 @@ begin
       detail = format('job_ids was %s.', coalesce(left(cancel_jobs.job_ids::text, 200), 'null')),
       hint = 'Call e.g. graphile_worker.cancel_jobs(array[42]); cancel_jobs_by_key takes keys.';
   end if;
+  -- more than 10000 ids: GWF01, as retry_jobs, delete_jobs and run_jobs_at
+  perform graphile_worker._private_check_job_ids(cancel_jobs.job_ids, 'cancel_jobs');
 
   -- The jobs, locked in id order (a claim or report holding one is waited for), and what each
   -- one is now.
-  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
-  into v_ids, v_states
-  from (
-    select j.id, case
-        when r.job_id is not null then 'cancelling'
-        when j.locked_at is not null and j.locked_at >= v_now - graphile_worker._private_lock_expiry()
-          then 'running'
-        when j.attempts >= j.max_attempts then 'failed'
-        when j.run_at > v_now then 'scheduled'
-        else 'waiting'
-      end as st
-    from graphile_worker._private_jobs as j
-    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
-    where j.id = any(cancel_jobs.job_ids)
-    order by j.id
-    for update of j
-  ) as x;
+  select s.ids, s.states into v_ids, v_states
+  from graphile_worker._private_lock_job_states(cancel_jobs.job_ids, v_now,
+    live_lock_first => false, retrying => false) as s;
 
   with gone as (
     delete from graphile_worker._private_jobs as jobs
@@ -574,7 +664,7 @@ end;
 $$;
 
 comment on function graphile_worker.cancel_jobs(bigint[]) is
-  'Admin: cancel jobs. Waiting and scheduled ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, running; cancelling, failed and unknown are left alone). An empty array or a null id: GWF01.';
+  'Admin: cancel jobs. Waiting and scheduled ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, running; cancelling, failed and unknown are left alone). An empty array, a null id or more than 10000 ids: GWF01.';
 
 -- security definer: as cancel_jobs.
 create function graphile_worker.cancel_jobs_by_key(job_keys text[])
@@ -596,6 +686,13 @@ begin
         coalesce(left(cancel_jobs_by_key.job_keys::text, 200), 'null')),
       hint = 'Call e.g. graphile_worker.cancel_jobs_by_key(array[''report:42'']).';
   end if;
+  if cardinality(cancel_jobs_by_key.job_keys) > 10000 then
+    raise exception 'cancel_jobs_by_key: at most 10000 job keys per call, not %',
+      cardinality(cancel_jobs_by_key.job_keys)
+      using errcode = 'GWF01',
+      detail = 'One call locks every job it is given until its transaction ends.',
+      hint = 'Split the keys into chunks of at most 10000.';
+  end if;
   select array_agg(j.key), array_agg(j.id) into v_keys, v_ids
   from graphile_worker._private_jobs as j
   where j.key = any(cancel_jobs_by_key.job_keys);
@@ -616,7 +713,7 @@ end;
 $$;
 
 comment on function graphile_worker.cancel_jobs_by_key(text[]) is
-  'Admin: cancel_jobs for the jobs holding these keys; one row per key (job_id null and state unknown for a key no job holds).';
+  'Admin: cancel_jobs for the jobs holding these keys; one row per key (job_id null and state unknown for a key no job holds). An empty array, a null key or more than 10000 keys: GWF01.';
 
 revoke all on function graphile_worker._private_finish_cancelled(text, bigint[]) from public;
 revoke all on function graphile_worker.cancel_jobs(bigint[]) from public;
@@ -1236,26 +1333,9 @@ begin
   perform graphile_worker._private_check_job_ids(retry_jobs.job_ids, 'retry_jobs');
 
   -- The jobs of the jobs table, locked in id order, and what each one is now.
-  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
-  into v_ids, v_states
-  from (
-    select j.id, case
-        when r.job_id is not null then 'cancelling'
-        when j.locked_at is not null
-          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
-        when j.attempts >= j.max_attempts then 'failed'
-        when j.attempts > 0 then 'retrying'
-        when j.run_at > v_now then 'scheduled'
-        else 'waiting'
-      end as st
-    from graphile_worker._private_jobs as j
-    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
-    where j.id = any(retry_jobs.job_ids)
-    order by j.id
-    for update of j
-  ) as x;
-  v_ids := coalesce(v_ids, '{}');
-  v_states := coalesce(v_states, '{}');
+  select s.ids, s.states into v_ids, v_states
+  from graphile_worker._private_lock_job_states(retry_jobs.job_ids, v_now,
+    live_lock_first => false, retrying => true) as s;
 
   v_retry := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
@@ -1345,26 +1425,11 @@ declare
 begin
   perform graphile_worker._private_check_job_ids(delete_jobs.job_ids, 'delete_jobs');
 
-  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
-  into v_ids, v_states
-  from (
-    select j.id, case
-        when j.locked_at is not null
-          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
-        when r.job_id is not null then 'cancelling'
-        when j.attempts >= j.max_attempts then 'failed'
-        when j.attempts > 0 then 'retrying'
-        when j.run_at > v_now then 'scheduled'
-        else 'waiting'
-      end as st
-    from graphile_worker._private_jobs as j
-    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
-    where j.id = any(delete_jobs.job_ids)
-    order by j.id
-    for update of j
-  ) as x;
-  v_ids := coalesce(v_ids, '{}');
-  v_states := coalesce(v_states, '{}');
+  -- The jobs of the jobs table, locked in id order, and what each one is now; a live lock
+  -- comes before a cancel request: a job its runner still holds is running and stays.
+  select s.ids, s.states into v_ids, v_states
+  from graphile_worker._private_lock_job_states(delete_jobs.job_ids, v_now,
+    live_lock_first => true, retrying => true) as s;
 
   v_gone := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
@@ -1430,26 +1495,10 @@ begin
       hint = 'Pass a time from 0001-01-02 to 9999-12-30 UTC.';
   end if;
 
-  select array_agg(x.id order by x.id), array_agg(x.st order by x.id)
-  into v_ids, v_states
-  from (
-    select j.id, case
-        when r.job_id is not null then 'cancelling'
-        when j.locked_at is not null
-          and j.locked_at >= v_now - graphile_worker._private_lock_expiry() then 'running'
-        when j.attempts >= j.max_attempts then 'failed'
-        when j.attempts > 0 then 'retrying'
-        when j.run_at > v_now then 'scheduled'
-        else 'waiting'
-      end as st
-    from graphile_worker._private_jobs as j
-    left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
-    where j.id = any(run_jobs_at.job_ids)
-    order by j.id
-    for update of j
-  ) as x;
-  v_ids := coalesce(v_ids, '{}');
-  v_states := coalesce(v_states, '{}');
+  -- The jobs of the jobs table, locked in id order, and what each one is now.
+  select s.ids, s.states into v_ids, v_states
+  from graphile_worker._private_lock_job_states(run_jobs_at.job_ids, v_now,
+    live_lock_first => false, retrying => true) as s;
 
   v_move := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
