@@ -69,6 +69,12 @@ def test_a_waiting_runner_is_woken_once_then_enqueuers_stay_quiet(
     add_jobs(db, [{"identifier": "job1"}])
     add_job(db, "job1")
     assert _notified(db, listener) == 1
+    # and again: add_job of a task that exists (its own path, 0.1.8) wakes it, once
+    _wait(db, "w1")
+    add_job(db, "job1")
+    assert _marks(db) == [{"worker_id": "w1", "waiting": False}]
+    add_job(db, "job1")
+    assert _notified(db, listener) == 1
 
 
 def test_one_notification_wakes_every_waiting_runner(db: psycopg.Connection, connect: Any) -> None:
