@@ -158,7 +158,7 @@ def main() -> None:
             assert base, line
             print(f"\n{'page':<40} {'server median':>14} {'server max':>11} {'client median':>14}")
             first = measure(base.group(1) + "/")
-            print(f"{'overview, first request (waits)':<40} {first[0]:>11.1f} ms "
+            print(f"{'overview, first request after start':<40} {first[0]:>11.1f} ms "
                   f"{first[0]:>8.1f} ms {first[1]:>11.1f} ms", flush=True)
             for label, path in pages(row[0], row[1]):
                 measure(base.group(1) + path)  # warm-up
