@@ -43,6 +43,7 @@ def test_hygiene_inlined_helpers_can_be_inlined_and_are(db: psycopg.Connection) 
     assert [h["signature"].split("(")[0] for h in helpers] == [
         "graphile_worker._private_inline_job_args_flagged",
         "graphile_worker._private_inline_job_row",
+        "graphile_worker._private_inline_job_state",
     ]
     for h in helpers:
         assert (h["lanname"], h["prosecdef"], h["proisstrict"], h["proconfig"]) == (
@@ -60,6 +61,17 @@ def test_hygiene_inlined_helpers_can_be_inlined_and_are(db: psycopg.Connection) 
         "null, null, null, null) as r"))
     assert "_private_inline" not in plan, plan
     assert "_private_tasks" in plan and "length(s.i)" in plan, plan
+    plan = "\n".join(r["QUERY PLAN"] for r in rows(
+        db,
+        "explain (verbose, costs off) "
+        "select graphile_worker._private_inline_job_state(j.locked_at, j.attempts, "
+        "j.max_attempts, j.run_at, now() - interval '4 hours', now()) "
+        "from graphile_worker._private_jobs as j"))
+    assert "_private_inline" not in plan and "CASE" in plan, plan
+    # parallel safety is decided before inlining: the state of every row may be read in
+    # parallel (count_jobs over the whole table)
+    assert scalar(db, "select proparallel from pg_proc where oid = 'graphile_worker."
+                  "_private_inline_job_state'::regproc") == "s"
 
 
 def test_hygiene_every_public_function_view_and_type_has_a_comment(

@@ -35,12 +35,8 @@ as $$
     case when q.id is not null then q.queue_name else f.queue_name end,
     case
       when q.id is null then coalesce(f.outcome, 'unknown')
-      when q.locked_at is not null
-        and q.locked_at >= job_status.now - graphile_worker._private_lock_expiry() then 'running'
-      when q.attempts >= q.max_attempts then 'failed'
-      when q.attempts > 0 then 'retrying'
-      when q.run_at > job_status.now then 'scheduled'
-      else 'waiting'
+      else graphile_worker._private_inline_job_state(q.locked_at, q.attempts, q.max_attempts, q.run_at,
+        job_status.now - graphile_worker._private_lock_expiry(), job_status.now)
     end,
     coalesce(q.attempts, f.attempts),
     coalesce(q.max_attempts, f.max_attempts),

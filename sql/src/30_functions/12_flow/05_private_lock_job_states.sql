@@ -3,9 +3,10 @@
 -- actions on given jobs). ids is sorted, states aligned with it; an id not in the jobs table
 -- is in neither. Every caller locks in the same order (id), so two admin calls never deadlock
 -- each other; a claim or report holding one of the rows is waited for.
--- States: cancelling (a cancel request is under way), running (locked, the lock younger than
--- _private_lock_expiry(); an older lock is stale and the job is not running), failed (no
--- attempts left), retrying (attempted, attempts left), scheduled (run_at after now), waiting.
+-- States: cancelling (a cancel request is under way), and those of _private_inline_job_state:
+-- running (locked, the lock younger than _private_lock_expiry(); an older lock is stale and the
+-- job is not running), failed (no attempts left), retrying (attempted, attempts left),
+-- scheduled (run_at after now), waiting.
 -- Two cases differ between the callers, and the difference is real:
 -- - live_lock_first: delete_jobs checks the live lock before the cancel request. A job being
 --   cancelled whose runner still holds it is running and is not deleted (its report ends it
@@ -45,17 +46,20 @@ begin
       into ids, states
       from (
         select j.id, case
-            when r.job_id is not null and not _private_lock_job_states.live_lock_first
+            when r.job_id is not null
+              and (not _private_lock_job_states.live_lock_first or s.st <> 'running')
               then 'cancelling'
-            when j.locked_at is not null and j.locked_at >=
-              _private_lock_job_states.now - graphile_worker._private_lock_expiry() then 'running'
-            when r.job_id is not null then 'cancelling'
-            when j.attempts >= j.max_attempts then 'failed'
-            when j.attempts > 0 and _private_lock_job_states.retrying then 'retrying'
-            when j.run_at > _private_lock_job_states.now then 'scheduled'
-            else 'waiting'
+            when s.st = 'retrying' and not _private_lock_job_states.retrying
+              -- as if it had not been tried: scheduled or waiting by its run_at
+              then graphile_worker._private_inline_job_state(null, 0::smallint, j.max_attempts,
+                j.run_at, null, _private_lock_job_states.now)
+            else s.st
           end as st
         from graphile_worker._private_jobs as j
+        cross join lateral (select graphile_worker._private_inline_job_state(j.locked_at, j.attempts,
+          j.max_attempts, j.run_at,
+          _private_lock_job_states.now - graphile_worker._private_lock_expiry(),
+          _private_lock_job_states.now) as st) as s
         left join graphile_worker._private_cancel_requests as r on r.job_id = j.id
         where j.id = any(_private_lock_job_states.job_ids)
         order by j.id

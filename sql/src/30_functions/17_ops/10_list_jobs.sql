@@ -107,11 +107,9 @@ begin
       'from graphile_worker._private_finished_jobs as f where f.id = x.id) end '
       'from (select j.id, j.task_id, j.job_queue_id, s.st, j.priority, j.run_at, j.attempts, '
       'j.max_attempts, j.key, j.last_error, j.locked_by, j.locked_at, j.created_at '
-      'from graphile_worker._private_jobs as j cross join lateral (select case '
-      'when j.locked_at is not null and j.locked_at >= $7 then ''running'' '
-      'when j.attempts >= j.max_attempts then ''failed'' '
-      'when j.attempts > 0 then ''retrying'' '
-      'when j.run_at > $8 then ''scheduled'' else ''waiting'' end as st) as s '
+      'from graphile_worker._private_jobs as j cross join lateral (select '
+      'graphile_worker._private_inline_job_state(j.locked_at, j.attempts, j.max_attempts, j.run_at, '
+      '$7, $8) as st) as s '
       || graphile_worker._private_job_filter_sql('jobs', list_jobs.states,
         list_jobs.task_identifiers, list_jobs.queue_names, list_jobs.job_key, list_jobs.min_id,
         v_hi, null)

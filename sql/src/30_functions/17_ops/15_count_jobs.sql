@@ -52,11 +52,9 @@ begin
 
   if v_live then
     execute
-      'select count(*) from graphile_worker._private_jobs as j cross join lateral (select case '
-      'when j.locked_at is not null and j.locked_at >= $7 then ''running'' '
-      'when j.attempts >= j.max_attempts then ''failed'' '
-      'when j.attempts > 0 then ''retrying'' '
-      'when j.run_at > $8 then ''scheduled'' else ''waiting'' end as st) as s '
+      'select count(*) from graphile_worker._private_jobs as j cross join lateral (select '
+      'graphile_worker._private_inline_job_state(j.locked_at, j.attempts, j.max_attempts, j.run_at, '
+      '$7, $8) as st) as s '
       || graphile_worker._private_job_filter_sql('jobs', count_jobs.states,
         count_jobs.task_identifiers, count_jobs.queue_names, count_jobs.job_key,
         count_jobs.min_id, count_jobs.max_id, null)
