@@ -241,3 +241,27 @@ def test_a_page_does_not_wait_for_counts_it_does_not_have_yet(
     waiting = totals(sql)["waiting"]
     expect(page.locator("#count-waiting .n")).to_have_text(str(waiting))
     expect(page.locator("#counts-read-at")).to_contain_text("Counts as of")
+
+
+def test_a_page_waiting_for_its_counts_says_why_they_do_not_come(
+    page: Any, servers: Servers, dash_dsn: str, sql: psycopg.Connection, world: dict[str, Any]
+) -> None:
+    """A server's first read of the counts waits for a lock the test holds and then fails (its
+    backend is terminated), after the page said "Counting the jobs": the page then says the
+    counts could not be read and why, keeps asking, and fills them in once a read succeeds."""
+    with psycopg.connect(dash_dsn) as blocker:
+        blocker.execute("lock table graphile_worker._private_job_queues in access exclusive mode")
+        fresh = servers.start(dash_dsn, "--refresh", "3600")
+        page.goto(fresh.url + "/")
+        expect(page.locator("#counts-read-at")).to_contain_text("Counting the jobs")
+        wait_until(lambda: sql.execute(
+            "select count(pg_catalog.pg_terminate_backend(pid)) from pg_stat_activity"
+            " where wait_event_type = 'Lock' and query like '%%queue_stats%%'"
+            " and pid <> pg_backend_pid()").fetchone() != (0,),
+            "the dashboard's read of the counts, waiting for the lock, is terminated")
+        expect(page.locator("#counts-read-at")).to_contain_text("The counts could not be read")
+        expect(page.locator("#counts-read-at")).to_contain_text("terminat")
+        expect(page.locator("#count-waiting .n")).to_have_text("…")
+    waiting = totals(sql)["waiting"]
+    expect(page.locator("#count-waiting .n")).to_have_text(str(waiting))
+    expect(page.locator("#counts-read-at")).to_contain_text("Counts as of")

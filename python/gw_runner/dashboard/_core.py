@@ -39,9 +39,9 @@ T = TypeVar("T")
 
 class SharedResult:
     """A result shared between requests (:meth:`Dashboard.shared`): the value, when its read
-    began (monotonic and wall clock), and the read under way."""
+    began (monotonic and wall clock), the read under way, and the last read's failure."""
 
-    __slots__ = ("generation", "read_at", "ready", "taken", "task", "value")
+    __slots__ = ("error", "generation", "read_at", "ready", "taken", "task", "value")
 
     def __init__(self) -> None:
         self.ready = False
@@ -49,6 +49,7 @@ class SharedResult:
         self.taken = 0.0
         self.read_at: datetime | None = None
         self.task: asyncio.Task[Any] | None = None
+        self.error: BaseException | None = None  # the last read failed (None: it did not)
         self.generation = 0  # a read begun before the result was dropped does not keep it
 
 
@@ -245,7 +246,9 @@ class Dashboard:
         with one older than that, does the request wait for the read, for at most ``wait``
         seconds when given (then TimeoutError; the read goes on). When the new result's
         ``signature`` differs from the old one's, open pages are told to refresh. A failed read
-        drops the result: the next request reads again and shows the error."""
+        drops the result: the next request reads again and shows the error, also when that
+        read outlasts ``wait`` (the error of the last read is raised instead of TimeoutError,
+        until a read succeeds)."""
         entry = self._shared.setdefault(key, SharedResult())
         age = time.monotonic() - entry.taken
         if entry.ready and age < ttl:
@@ -256,22 +259,30 @@ class Dashboard:
             entry.task.add_done_callback(_retrieved)
         if entry.ready and age < MAX_STALE:
             return cast(T, entry.value)
-        return cast(T, await asyncio.wait_for(asyncio.shield(entry.task), wait))
+        try:
+            return cast(T, await asyncio.wait_for(asyncio.shield(entry.task), wait))
+        except TimeoutError:
+            if entry.error is not None:
+                raise entry.error from None
+            raise
 
     async def _reread(self, key: str, entry: SharedResult, compute: Callable[[], Awaitable[T]],
                       signature: Callable[[T], object] | None) -> T:
         started, wall, generation = time.monotonic(), datetime.now(UTC), entry.generation
         try:
             value = await compute()
-        except BaseException:
+        except BaseException as exc:
             if generation == entry.generation:
                 entry.ready = False
+                if not isinstance(exc, asyncio.CancelledError):
+                    entry.error = exc
             raise
         if generation != entry.generation:
             return value  # dropped meanwhile (an action): a newer read serves the pages
         changed = (entry.ready and signature is not None
                    and signature(cast(T, entry.value)) != signature(value))
         entry.value, entry.taken, entry.read_at, entry.ready = value, started, wall, True
+        entry.error = None
         if changed:
             log.debug("dashboard: %s changed; pages refresh", key)
             self.hub.wake()
@@ -286,6 +297,7 @@ class Dashboard:
         """Drop every shared result: after an action, the next page reads what it changed."""
         for entry in self._shared.values():
             entry.ready, entry.task, entry.generation = False, None, entry.generation + 1
+            entry.error = None
 
     async def shared_read(self, statement: str,
                           signature: Callable[[list[_queries.Row]], object] | None = None,

@@ -8,7 +8,7 @@
   var base = body.dataset.base || "";
   var refreshMs = parseInt(body.dataset.refresh, 10) || 2000;
   var indicator = document.getElementById("live");
-  var pendingMs = 300;
+  var pendingMs = 300, pendingErrorMs = 2000;
   var busy = false, again = false, pollTimer = null, source = null, failures = 0, opened = false;
 
   function setMode(mode) {
@@ -28,7 +28,15 @@
     busy = true;
     fetch(window.location.href, { headers: { "X-GW-Live": "1" }, credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
-        if (!response.ok || response.redirected) { return null; }
+        if (response.redirected) { return null; }
+        if (!response.ok) {
+          // An error keeps the page as it is, but a page still waiting for its counts says why
+          // they do not come (the error page's message), and asks again.
+          if (document.querySelector("[data-pending]")) {
+            return response.text().then(function (text) { pendingFailed(text, response.status); return null; });
+          }
+          return null;
+        }
         return response.text();
       })
       .then(function (html) {
@@ -55,6 +63,19 @@
   // A page shown before its counts were read ([data-pending]) fetches itself again shortly.
   function soon() {
     if (document.querySelector("[data-pending]")) { window.setTimeout(refresh, pendingMs); }
+  }
+
+  function pendingFailed(html, status) {
+    var found = new DOMParser().parseFromString(html, "text/html").getElementById("error-message");
+    var why = found ? found.textContent.trim() : "HTTP " + status;
+    document.querySelectorAll("[data-pending]").forEach(function (pending) {
+      pending.classList.add("error");
+      pending.dataset.failed = String(status);
+      // textContent: the message is the server's text, never markup
+      pending.textContent = "The counts could not be read: " + why + " Trying again every " +
+        pendingErrorMs / 1000 + " s.";
+    });
+    window.setTimeout(refresh, pendingErrorMs);
   }
 
   function poll() {
