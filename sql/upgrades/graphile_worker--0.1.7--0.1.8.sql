@@ -206,13 +206,11 @@ revoke all on function graphile_worker._private_notify_control(jsonb) from publi
 -- running (locked, the lock younger than _private_lock_expiry(); an older lock is stale and the
 -- job is not running), failed (no attempts left), retrying (attempted, attempts left),
 -- scheduled (run_at after now), waiting.
--- Two cases differ between the callers, and the difference is real:
--- - live_lock_first: delete_jobs checks the live lock before the cancel request. A job being
---   cancelled whose runner still holds it is running and is not deleted (its report ends it
---   as cancelled); one whose lock went stale is cancelling and is deleted. The other callers
---   leave every job being cancelled alone and report it cancelling, running or not.
--- - retrying: cancel_jobs has no retrying state. It cancels a retrying job as it cancels a
---   waiting or scheduled one, and reports it waiting or scheduled by its run_at.
+-- One case differs between the callers, and the difference is real: live_lock_first.
+-- delete_jobs checks the live lock before the cancel request. A job being cancelled whose
+-- runner still holds it is running and is not deleted (its report ends it as cancelled); one
+-- whose lock went stale is cancelling and is deleted. The other callers leave every job being
+-- cancelled alone and report it cancelling, running or not.
 -- report_jobs locks the rows of its batch in its own order (the completed ones, then the
 -- failed ones), so a caller locking several running jobs can deadlock with a runner's report
 -- of the same jobs (40P01). When this call is the one chosen to fail, its locks are rolled
@@ -227,7 +225,6 @@ create function graphile_worker._private_lock_job_states(
   job_ids bigint[],
   now timestamptz,
   live_lock_first boolean,
-  retrying boolean,
   out ids bigint[],
   out states text[]
 )
@@ -248,10 +245,6 @@ begin
             when r.job_id is not null
               and (not _private_lock_job_states.live_lock_first or s.st <> 'running')
               then 'cancelling'
-            when s.st = 'retrying' and not _private_lock_job_states.retrying
-              -- as if it had not been tried: scheduled or waiting by its run_at
-              then graphile_worker._private_inline_job_state(null, 0::smallint, j.max_attempts,
-                j.run_at, null, _private_lock_job_states.now)
             else s.st
           end as st
         from graphile_worker._private_jobs as j
@@ -296,11 +289,11 @@ begin
 end;
 $$;
 
-comment on function graphile_worker._private_lock_job_states(bigint[], timestamptz, boolean, boolean) is
-  'Admin actions: lock the jobs-table rows of job_ids in id order and return their ids (sorted) and states at now (cancelling, running, failed, retrying, scheduled, waiting). live_lock_first: a live lock wins over a cancel request (delete_jobs); retrying false: no retrying state (cancel_jobs). A deadlock with a runner''s report is tried again (up to 3 tries) once the rows'' holders are done.';
+comment on function graphile_worker._private_lock_job_states(bigint[], timestamptz, boolean) is
+  'Admin actions: lock the jobs-table rows of job_ids in id order and return their ids (sorted) and states at now (cancelling, running, failed, retrying, scheduled, waiting). live_lock_first: a live lock wins over a cancel request (delete_jobs). A deadlock with a runner''s report is tried again (up to 3 tries) once the rows'' holders are done.';
 
 
-revoke all on function graphile_worker._private_lock_job_states(bigint[], timestamptz, boolean, boolean) from public;
+revoke all on function graphile_worker._private_lock_job_states(bigint[], timestamptz, boolean) from public;
 
 -- from sql/src/30_functions/12_flow/10_pause.sql
 -- Pause and resume tasks and named queues (docs/flow-control.md). get_jobs claims no job of a
@@ -576,8 +569,8 @@ revoke all on function graphile_worker.set_task_limits(text, integer, integer, i
 revoke all on function graphile_worker.flow_controls() from public;
 
 -- from sql/src/30_functions/12_flow/30_cancel_jobs.sql
--- Cancel jobs (docs/flow-control.md). A waiting or scheduled job is deleted and recorded as
--- cancelled. A running job (locked, the lock younger than _private_lock_expiry()) gets a cancel
+-- Cancel jobs (docs/flow-control.md). A waiting, scheduled or retrying job is deleted and
+-- recorded as cancelled. A running job (locked, the lock younger than _private_lock_expiry()) gets a cancel
 -- request and its attempts raised to max_attempts, so it never runs again whatever its runner
 -- does; runners hear it on graphile_worker:control (gw_runner cancels an async handler and
 -- sets the job context's cancelled flag), and the runner's report or return of the job deletes
@@ -664,13 +657,13 @@ begin
   -- one is now.
   select s.ids, s.states into v_ids, v_states
   from graphile_worker._private_lock_job_states(cancel_jobs.job_ids, v_now,
-    live_lock_first => false, retrying => false) as s;
+    live_lock_first => false) as s;
 
   with gone as (
     delete from graphile_worker._private_jobs as jobs
     where jobs.id = any(array(
       select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
-      where s.st in ('waiting', 'scheduled')))
+      where s.st in ('waiting', 'scheduled', 'retrying')))
     returning jobs
   )
   select array_agg(g.jobs) into v_removed from gone as g;
@@ -700,7 +693,7 @@ begin
   end if;
 
   return query
-  select i.id, coalesce(s.st in ('waiting', 'scheduled', 'running'), false),
+  select i.id, coalesce(s.st in ('waiting', 'scheduled', 'retrying', 'running'), false),
     coalesce(s.st, 'unknown')
   from pg_catalog.unnest(cancel_jobs.job_ids) with ordinality as i(id, ord)
   left join rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st) on s.id = i.id
@@ -709,7 +702,7 @@ end;
 $$;
 
 comment on function graphile_worker.cancel_jobs(bigint[]) is
-  'Admin: cancel jobs. Waiting and scheduled ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, running; cancelling, failed and unknown are left alone). An empty array, a null id or more than 10000 ids: GWF01.';
+  'Admin: cancel jobs. Waiting, scheduled and retrying ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, retrying, running; cancelling, failed and unknown are left alone). An empty array, a null id or more than 10000 ids: GWF01.';
 
 -- security definer: as cancel_jobs.
 create function graphile_worker.cancel_jobs_by_key(job_keys text[])
@@ -1376,7 +1369,7 @@ begin
   -- The jobs of the jobs table, locked in id order, and what each one is now.
   select s.ids, s.states into v_ids, v_states
   from graphile_worker._private_lock_job_states(retry_jobs.job_ids, v_now,
-    live_lock_first => false, retrying => true) as s;
+    live_lock_first => false) as s;
 
   v_retry := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
@@ -1470,7 +1463,7 @@ begin
   -- comes before a cancel request: a job its runner still holds is running and stays.
   select s.ids, s.states into v_ids, v_states
   from graphile_worker._private_lock_job_states(delete_jobs.job_ids, v_now,
-    live_lock_first => true, retrying => true) as s;
+    live_lock_first => true) as s;
 
   v_gone := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
@@ -1539,7 +1532,7 @@ begin
   -- The jobs of the jobs table, locked in id order, and what each one is now.
   select s.ids, s.states into v_ids, v_states
   from graphile_worker._private_lock_job_states(run_jobs_at.job_ids, v_now,
-    live_lock_first => false, retrying => true) as s;
+    live_lock_first => false) as s;
 
   v_move := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)

@@ -40,7 +40,7 @@ from helpers import (
 
 # the job failed in the report, the job completed in it (deleted; no history kept)
 EXPECTED = {
-    "cancel_jobs": ("cancelled", [(True, "scheduled"), (False, "unknown")]),
+    "cancel_jobs": ("cancelled", [(True, "retrying"), (False, "unknown")]),
     "retry_jobs": ("retried", [(True, "retrying"), (False, "unknown")]),
     "delete_jobs": ("deleted", [(True, "retrying"), (False, "unknown")]),
     "run_jobs_at": ("rescheduled", [(True, "retrying"), (False, "unknown")]),

@@ -661,11 +661,11 @@ def test_cancel_jobs_leaves_failed_and_unknown_ids_alone_in_the_order_given(
     assert job(db, failed)["last_error"] == "for good"
 
 
-def test_cancel_jobs_reports_retrying_jobs_by_run_at_and_cancels_a_stale_locked_one(
+def test_cancel_jobs_cancels_retrying_jobs_and_a_stale_locked_one(
     db: psycopg.Connection,
 ) -> None:
-    """A retrying job is reported waiting or scheduled (cancel_jobs has no retrying state) and
-    cancelled; a job whose lock is older than _private_lock_expiry() is not running: it is
+    """A retrying job is reported retrying, as job_status says, due or not, and cancelled; a
+    job whose lock is older than _private_lock_expiry() is not running: it is
     cancelled at once, and a stale job being cancelled stays cancelling."""
     _keep_history(db)
     due, later, stale, stale_cancelling = _add(db, "a", 4, max_attempts=5)
@@ -677,8 +677,8 @@ def test_cancel_jobs_reports_retrying_jobs_by_run_at_and_cancels_a_stale_locked_
                " - graphile_worker._private_lock_expiry() - interval '1 minute'"
                " where id = any(%s)", [[stale, stale_cancelling]])
     assert _cancel(db, [later, stale_cancelling, due, stale]) == [
-        (later, True, "scheduled"), (stale_cancelling, False, "cancelling"),
-        (due, True, "waiting"), (stale, True, "waiting")]
+        (later, True, "retrying"), (stale_cancelling, False, "cancelling"),
+        (due, True, "retrying"), (stale, True, "retrying")]
     assert [j["id"] for j in jobs(db)] == [stale_cancelling]
     assert {i: f["outcome"] for i, f in _finished(db).items()} == {
         due: "cancelled", later: "cancelled", stale: "cancelled"}

@@ -7,13 +7,11 @@
 -- running (locked, the lock younger than _private_lock_expiry(); an older lock is stale and the
 -- job is not running), failed (no attempts left), retrying (attempted, attempts left),
 -- scheduled (run_at after now), waiting.
--- Two cases differ between the callers, and the difference is real:
--- - live_lock_first: delete_jobs checks the live lock before the cancel request. A job being
---   cancelled whose runner still holds it is running and is not deleted (its report ends it
---   as cancelled); one whose lock went stale is cancelling and is deleted. The other callers
---   leave every job being cancelled alone and report it cancelling, running or not.
--- - retrying: cancel_jobs has no retrying state. It cancels a retrying job as it cancels a
---   waiting or scheduled one, and reports it waiting or scheduled by its run_at.
+-- One case differs between the callers, and the difference is real: live_lock_first.
+-- delete_jobs checks the live lock before the cancel request. A job being cancelled whose
+-- runner still holds it is running and is not deleted (its report ends it as cancelled); one
+-- whose lock went stale is cancelling and is deleted. The other callers leave every job being
+-- cancelled alone and report it cancelling, running or not.
 -- report_jobs locks the rows of its batch in its own order (the completed ones, then the
 -- failed ones), so a caller locking several running jobs can deadlock with a runner's report
 -- of the same jobs (40P01). When this call is the one chosen to fail, its locks are rolled
@@ -28,7 +26,6 @@ create function graphile_worker._private_lock_job_states(
   job_ids bigint[],
   now timestamptz,
   live_lock_first boolean,
-  retrying boolean,
   out ids bigint[],
   out states text[]
 )
@@ -49,10 +46,6 @@ begin
             when r.job_id is not null
               and (not _private_lock_job_states.live_lock_first or s.st <> 'running')
               then 'cancelling'
-            when s.st = 'retrying' and not _private_lock_job_states.retrying
-              -- as if it had not been tried: scheduled or waiting by its run_at
-              then graphile_worker._private_inline_job_state(null, 0::smallint, j.max_attempts,
-                j.run_at, null, _private_lock_job_states.now)
             else s.st
           end as st
         from graphile_worker._private_jobs as j
@@ -97,5 +90,5 @@ begin
 end;
 $$;
 
-comment on function graphile_worker._private_lock_job_states(bigint[], timestamptz, boolean, boolean) is
-  'Admin actions: lock the jobs-table rows of job_ids in id order and return their ids (sorted) and states at now (cancelling, running, failed, retrying, scheduled, waiting). live_lock_first: a live lock wins over a cancel request (delete_jobs); retrying false: no retrying state (cancel_jobs). A deadlock with a runner''s report is tried again (up to 3 tries) once the rows'' holders are done.';
+comment on function graphile_worker._private_lock_job_states(bigint[], timestamptz, boolean) is
+  'Admin actions: lock the jobs-table rows of job_ids in id order and return their ids (sorted) and states at now (cancelling, running, failed, retrying, scheduled, waiting). live_lock_first: a live lock wins over a cancel request (delete_jobs). A deadlock with a runner''s report is tried again (up to 3 tries) once the rows'' holders are done.';

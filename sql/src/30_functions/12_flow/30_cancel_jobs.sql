@@ -1,5 +1,5 @@
--- Cancel jobs (docs/flow-control.md). A waiting or scheduled job is deleted and recorded as
--- cancelled. A running job (locked, the lock younger than _private_lock_expiry()) gets a cancel
+-- Cancel jobs (docs/flow-control.md). A waiting, scheduled or retrying job is deleted and
+-- recorded as cancelled. A running job (locked, the lock younger than _private_lock_expiry()) gets a cancel
 -- request and its attempts raised to max_attempts, so it never runs again whatever its runner
 -- does; runners hear it on graphile_worker:control (gw_runner cancels an async handler and
 -- sets the job context's cancelled flag), and the runner's report or return of the job deletes
@@ -86,13 +86,13 @@ begin
   -- one is now.
   select s.ids, s.states into v_ids, v_states
   from graphile_worker._private_lock_job_states(cancel_jobs.job_ids, v_now,
-    live_lock_first => false, retrying => false) as s;
+    live_lock_first => false) as s;
 
   with gone as (
     delete from graphile_worker._private_jobs as jobs
     where jobs.id = any(array(
       select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
-      where s.st in ('waiting', 'scheduled')))
+      where s.st in ('waiting', 'scheduled', 'retrying')))
     returning jobs
   )
   select array_agg(g.jobs) into v_removed from gone as g;
@@ -122,7 +122,7 @@ begin
   end if;
 
   return query
-  select i.id, coalesce(s.st in ('waiting', 'scheduled', 'running'), false),
+  select i.id, coalesce(s.st in ('waiting', 'scheduled', 'retrying', 'running'), false),
     coalesce(s.st, 'unknown')
   from pg_catalog.unnest(cancel_jobs.job_ids) with ordinality as i(id, ord)
   left join rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st) on s.id = i.id
@@ -131,7 +131,7 @@ end;
 $$;
 
 comment on function graphile_worker.cancel_jobs(bigint[]) is
-  'Admin: cancel jobs. Waiting and scheduled ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, running; cancelling, failed and unknown are left alone). An empty array, a null id or more than 10000 ids: GWF01.';
+  'Admin: cancel jobs. Waiting, scheduled and retrying ones are deleted and recorded as cancelled; running ones are never retried, their runner hears it (graphile_worker:control) and the job ends as cancelled when reported. One row per id given: cancelled, and the state it was in (waiting, scheduled, retrying, running; cancelling, failed and unknown are left alone). An empty array, a null id or more than 10000 ids: GWF01.';
 
 -- security definer: as cancel_jobs.
 create function graphile_worker.cancel_jobs_by_key(job_keys text[])

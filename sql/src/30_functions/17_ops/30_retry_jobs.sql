@@ -34,7 +34,7 @@ begin
   -- The jobs of the jobs table, locked in id order, and what each one is now.
   select s.ids, s.states into v_ids, v_states
   from graphile_worker._private_lock_job_states(retry_jobs.job_ids, v_now,
-    live_lock_first => false, retrying => true) as s;
+    live_lock_first => false) as s;
 
   v_retry := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)

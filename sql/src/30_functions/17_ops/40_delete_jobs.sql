@@ -29,7 +29,7 @@ begin
   -- comes before a cancel request: a job its runner still holds is running and stays.
   select s.ids, s.states into v_ids, v_states
   from graphile_worker._private_lock_job_states(delete_jobs.job_ids, v_now,
-    live_lock_first => true, retrying => true) as s;
+    live_lock_first => true) as s;
 
   v_gone := array(
     select s.id from rows from (pg_catalog.unnest(v_ids), pg_catalog.unnest(v_states)) as s(id, st)
