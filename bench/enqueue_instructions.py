@@ -17,8 +17,11 @@ Statements, each the same job row:
 - `insert`: a plain INSERT into `_private_jobs` with the task's id (the ceiling);
 - `insert, task by name`: the same INSERT taking the id from `_private_tasks` by identifier;
 - `plpgsql`: the INSERT inside a plpgsql function returning nothing;
+- `plpgsql, definer`, `plpgsql, pinned path`, `plpgsql, row`: the same, `security definer`;
+  with a pinned `search_path`; returning the inserted row (each alone: what each one costs);
 - `plpgsql, definer, row`: inside a `security definer` plpgsql function with a pinned
   `search_path`, returning the inserted row, as add_job must;
+- `sql, definer, row`: the same as a `language sql` function;
 - `add_job`: `graphile_worker.add_job('noop', '{}')`.
 Needs valgrind (Debian package `valgrind`). Nothing here asserts a speed.
 """
@@ -47,6 +50,24 @@ begin
   insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
   values (1, '{}', now(), 25);
 end $$;
+create function bench.definer() returns void language plpgsql security definer as $$
+begin
+  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
+  values (1, '{}', now(), 25);
+end $$;
+create function bench.pinned() returns void language plpgsql
+set search_path = pg_catalog, pg_temp as $$
+begin
+  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
+  values (1, '{}', now(), 25);
+end $$;
+create function bench.row() returns graphile_worker._private_jobs language plpgsql as $$
+declare v graphile_worker._private_jobs;
+begin
+  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
+  values (1, '{}', now(), 25) returning * into v;
+  return v;
+end $$;
 create function bench.definer_row() returns graphile_worker._private_jobs language plpgsql
 security definer set search_path = pg_catalog, pg_temp as $$
 declare v graphile_worker._private_jobs;
@@ -55,6 +76,11 @@ begin
   values (1, '{}', now(), 25) returning * into v;
   return v;
 end $$;
+create function bench.sql_definer_row() returns graphile_worker._private_jobs language sql
+security definer set search_path = pg_catalog, pg_temp as $$
+  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
+  values (1, '{}', now(), 25) returning *;
+$$;
 """
 STATEMENTS = {
     "insert": "insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)"
@@ -64,7 +90,11 @@ STATEMENTS = {
                             " select id, '{}', now(), 25 from graphile_worker._private_tasks"
                             " where identifier = 'noop'",
     "plpgsql": "select bench.plain()",
+    "plpgsql, definer": "select bench.definer()",
+    "plpgsql, pinned path": "select bench.pinned()",
+    "plpgsql, row": "select bench.row()",
     "plpgsql, definer, row": "select bench.definer_row()",
+    "sql, definer, row": "select bench.sql_definer_row()",
     "add_job": "select graphile_worker.add_job('noop', '{}')",
 }
 BASE_CALLS = 200
