@@ -263,7 +263,8 @@ class Dashboard:
             return cast(T, await asyncio.wait_for(asyncio.shield(entry.task), wait))
         except TimeoutError:
             if entry.error is not None:
-                raise entry.error from None
+                # the same exception raised again each time: its traceback starts afresh
+                raise entry.error.with_traceback(None) from None
             raise
 
     async def _reread(self, key: str, entry: SharedResult, compute: Callable[[], Awaitable[T]],
