@@ -39,52 +39,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ROOT / "scripts" / "pg-cluster.sh"
-SETUP = """
-create extension graphile_worker;
-select graphile_worker.add_job('noop', '{}');
-delete from graphile_worker._private_jobs;
-insert into graphile_worker._private_wait_marks values ('busy-runner', false, '2999-01-01');
-create schema bench;
-create function bench.plain() returns void language plpgsql as $$
-begin
-  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
-  values (1, '{}', now(), 25);
-end $$;
-create function bench.definer() returns void language plpgsql security definer as $$
-begin
-  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
-  values (1, '{}', now(), 25);
-end $$;
-create function bench.pinned() returns void language plpgsql
-set search_path = pg_catalog, pg_temp as $$
-begin
-  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
-  values (1, '{}', now(), 25);
-end $$;
-create function bench.row() returns graphile_worker._private_jobs language plpgsql as $$
-declare v graphile_worker._private_jobs;
-begin
-  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
-  values (1, '{}', now(), 25) returning * into v;
-  return v;
-end $$;
-create function bench.definer_row() returns graphile_worker._private_jobs language plpgsql
-security definer set search_path = pg_catalog, pg_temp as $$
-declare v graphile_worker._private_jobs;
-begin
-  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
-  values (1, '{}', now(), 25) returning * into v;
-  return v;
-end $$;
-create function bench.sql_definer_row() returns graphile_worker._private_jobs language sql
-security definer set search_path = pg_catalog, pg_temp as $$
-  insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)
-  values (1, '{}', now(), 25) returning *;
-$$;
-"""
+INSERT = ("insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)"
+          " values (1, '{}', now(), 25)")
+PINNED = "set search_path = pg_catalog, pg_temp"
+ROW = "graphile_worker._private_jobs"
+
+
+def _function(name: str, attributes: str = "", row: bool = False) -> str:
+    """A plpgsql function around the INSERT: returning nothing, or the inserted row."""
+    if row:
+        return (f"create function bench.{name}() returns {ROW} language plpgsql {attributes}"
+                f" as $$ declare v {ROW}; begin {INSERT} returning * into v; return v; end $$;")
+    return (f"create function bench.{name}() returns void language plpgsql {attributes}"
+            f" as $$ begin {INSERT}; end $$;")
+
+
+SETUP = "\n".join([
+    "create extension graphile_worker;",
+    "select graphile_worker.add_job('noop', '{}');",
+    "delete from graphile_worker._private_jobs;",
+    "insert into graphile_worker._private_wait_marks values ('busy-runner', false, '2999-01-01');",
+    "create schema bench;",
+    _function("plain"),
+    _function("definer", "security definer"),
+    _function("pinned", PINNED),
+    _function("row", row=True),
+    _function("definer_row", f"security definer {PINNED}", row=True),
+    f"create function bench.sql_definer_row() returns {ROW} language sql security definer {PINNED}"
+    f" as $$ {INSERT} returning * $$;",
+])
 STATEMENTS = {
-    "insert": "insert into graphile_worker._private_jobs (task_id, payload, run_at, max_attempts)"
-              " values (1, '{}', now(), 25)",
+    "insert": INSERT,
     "insert, task by name": "insert into graphile_worker._private_jobs"
                             " (task_id, payload, run_at, max_attempts)"
                             " select id, '{}', now(), 25 from graphile_worker._private_tasks"
