@@ -570,12 +570,12 @@ revoke all on function graphile_worker.flow_controls() from public;
 
 -- from sql/src/30_functions/12_flow/30_cancel_jobs.sql
 -- Cancel jobs (docs/flow-control.md). A waiting, scheduled or retrying job is deleted and
--- recorded as cancelled. A running job (locked, the lock younger than _private_lock_expiry()) gets a cancel
--- request and its attempts raised to max_attempts, so it never runs again whatever its runner
--- does; runners hear it on graphile_worker:control (gw_runner cancels an async handler and
--- sets the job context's cancelled flag), and the runner's report or return of the job deletes
--- it and records it as cancelled. A job that failed for good, an unknown id and a job already
--- being cancelled are left alone and come back with cancelled false.
+-- recorded as cancelled. A running job (locked, the lock younger than _private_lock_expiry())
+-- gets a cancel request and its attempts raised to max_attempts, so it never runs again whatever
+-- its runner does; runners hear it on graphile_worker:control (gw_runner cancels an async
+-- handler and sets the job context's cancelled flag), and the runner's report or return of the
+-- job deletes it and records it as cancelled. A job that failed for good, an unknown id and a
+-- job already being cancelled are left alone and come back with cancelled false.
 
 -- Delete the jobs with a cancel request that are in job_ids and locked by worker_id (a
 -- runner reports or returns them), or, with a null worker_id, that are no longer locked (their
