@@ -30,10 +30,20 @@ stamp="$VENV/.deps-stamp"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+# The versions CI passed with (constraints.txt); GW_UNPINNED=1 takes the newest that
+# pyproject.toml allows and writes them to constraints.txt (CONTRIBUTING.md, "Dependencies").
+if [ "${GW_UNPINNED:-0}" = 1 ]; then
+  echo "ensure-deps: installing the newest Python dependencies into $VENV (GW_UNPINNED=1)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
+  "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade --upgrade-strategy eager \
+    -e ".[test,dev]"
+  { sed -n '/^#/p' constraints.txt; "$VENV/bin/pip" freeze --exclude-editable; } > constraints.txt.new
+  mv constraints.txt.new constraints.txt
+  touch "$stamp"
+elif [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   echo "ensure-deps: installing Python dependencies into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null
-  "$VENV/bin/pip" install -q --disable-pip-version-check -e ".[test,dev]"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -c constraints.txt -e ".[test,dev]"
   touch "$stamp"
 fi
 # Byte-compile the runner (an editable install does not): without it, an environment with
