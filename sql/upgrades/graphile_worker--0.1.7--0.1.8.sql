@@ -54,6 +54,84 @@ comment on function graphile_worker._private_inline_job_state(timestamptz, small
 
 revoke all on function graphile_worker._private_inline_job_state(timestamptz, smallint, smallint, timestamptz, timestamptz, timestamptz) from public;
 
+-- from sql/src/30_functions/10_enqueue/06_private_inline_wake_state.sql
+-- What the wait marks say an enqueue should do (see _private_wait_marks), the one place the
+-- rule is written: 'notify' when graphile_worker.notify_inserts is 'always' or no runner marked
+-- itself in the last 10 minutes (Node workers, runners before 0.1.5, a fleet busy for that
+-- long: every enqueue notifies); 'wake' when a runner waits (_private_wake_runners takes its
+-- mark off and the enqueue notifies); 'quiet' while runners are marked, fresh, and none waits.
+-- _private_wake_runners decides with it, and add_job's common call reads it in place so that a
+-- quiet enqueue (a busy fleet's) makes no further call.
+-- Inlined: a single-SELECT SQL function without SET, SECURITY DEFINER or STRICT, not
+-- volatile, called in FROM, which the planner merges into the caller's statement. It runs
+-- only inside the extension's functions, under their pinned search_path; its names are
+-- qualified all the same (see CONTRIBUTING.md, "Inlined helpers").
+create function graphile_worker._private_inline_wake_state(now timestamptz)
+returns table (wake_state text)
+language sql
+stable
+as $$
+  select case
+    when pg_catalog.current_setting('graphile_worker.notify_inserts', true) = 'always'
+      or not coalesce(pg_catalog.bool_or(m.marked_at > $1 - interval '10 minutes'), false)
+      then 'notify'
+    when pg_catalog.bool_or(m.waiting) then 'wake'
+    else 'quiet'
+  end
+  from graphile_worker._private_wait_marks as m
+$$;
+
+comment on function graphile_worker._private_inline_wake_state(timestamptz) is
+  'Private, inlined into add_job and _private_wake_runners: what the wait marks say an enqueue should do (notify: notify_inserts is always, or no runner marked itself in 10 minutes; wake: a runner waits; quiet).';
+
+revoke all on function graphile_worker._private_inline_wake_state(timestamptz) from public;
+
+-- from sql/src/30_functions/10_enqueue/06_private_wake_runners.sql
+-- Should this enqueue notify jobs:insert (see _private_wait_marks)? As
+-- _private_inline_wake_state says: yes for 'notify' (notify_inserts is 'always', or no runner
+-- marked itself in the last 10 minutes); no for 'quiet' (every runner is busy); for 'wake' yes
+-- when it wakes a waiting runner: it takes the waiting marks off, so the next enqueuers stay
+-- quiet until a runner waits again. The marks are read first and written only when one waits.
+-- Marks locked by another enqueuer are skipped: that one notifies. An enqueuer that found no
+-- waiting mark commits later; a runner that started waiting meanwhile claims again right after
+-- marking itself and then after 50, 100, 200 ms and so on up to its poll interval (see
+-- wait_for_jobs), so such a job waits about as long again as its transaction stayed open after
+-- the enqueue, never more than the poll interval. (plpgsql: the update that takes the marks
+-- off is a statement of its own.)
+create or replace function graphile_worker._private_wake_runners()
+returns boolean
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_state text;
+  v_woken boolean;
+begin
+  select w.wake_state into v_state
+  from graphile_worker._private_inline_wake_state(pg_catalog.now()) as w;
+  if v_state = 'notify' then
+    return true;
+  elsif v_state = 'quiet' then
+    return false;
+  end if;
+  with woken as (
+    update graphile_worker._private_wait_marks as m
+    set waiting = false
+    where m.ctid = any(array(
+      select m2.ctid from graphile_worker._private_wait_marks as m2
+      where m2.waiting
+      for update skip locked
+    ))
+    returning 1
+  )
+  select exists (select 1 from woken) into v_woken;
+  return v_woken;
+end;
+$$;
+
+comment on function graphile_worker._private_wake_runners() is
+  'Private: whether add_job or add_jobs should notify jobs:insert (it wakes a waiting runner, or no runner marked itself lately, or notify_inserts = always).';
+
 -- from sql/src/20_tables/84_private_flow_controls.sql
 -- Flow control (0.1.8, docs/flow-control.md): pauses and fleet-wide limits, read by get_jobs.
 -- Keyed by name, not by the ids of _private_tasks and _private_job_queues: a task or queue may
@@ -2211,7 +2289,7 @@ comment on function graphile_worker.unwatch_job(bigint) is
 -- statement, and each call of another plpgsql function, costs a call of add_job as much as
 -- the row's own insert does (executor start, expressions compiled per transaction): measured
 -- with callgrind (instructions per transaction of one add_job, docs/scaling.md), 546,000
--- before, about 452,000 this way, against 274,000 for the bare insert. When the task and
+-- before, about 457,000 this way, against 273,000 for the bare insert. When the task and
 -- queue exist, one statement does the rest: for a job without a key, an insert of the row add_jobs
 -- inserts (_private_inline_job_row; its own statement, as ON CONFLICT costs a job without a key
 -- about a third more, a speculative insertion); for a key, add_jobs' upsert
@@ -2249,7 +2327,7 @@ declare
   v_job graphile_worker._private_jobs;
   v_dedupe boolean;
   v_specs graphile_worker.job_spec[];  -- the job as add_jobs' spec
-  v_wake boolean;
+  v_wake_state text;
 begin
   if add_job.job_key is null and add_job.queue_name is null and add_job.flags is null
      and graphile_worker._private_inline_job_args_flagged(
@@ -2265,18 +2343,13 @@ begin
       add_job.max_attempts::smallint, null, add_job.priority::smallint, null) as r
     returning * into v_job;
     if found then
-      -- _private_wake_runners' first test, read here in one statement: quiet while runners
-      -- are marked, fresh, and none waits (the enqueues of a busy fleet); otherwise it decides
-      -- and takes the marks off. The rest of the test is in a statement of its own, which
-      -- PostgreSQL compiles only in a transaction that reaches it (2 % of a call, callgrind).
-      select coalesce(bool_or(m.waiting)
-                      or not bool_or(m.marked_at > pg_catalog.now() - interval '10 minutes'),
-                      true)
-        or pg_catalog.current_setting('graphile_worker.notify_inserts', true)
-           is not distinct from 'always'
-      into v_wake
-      from graphile_worker._private_wait_marks as m;
-      if v_wake then
+      -- _private_wake_runners' test, read here in one statement: a quiet enqueue (a busy
+      -- fleet's) stops here; otherwise _private_wake_runners decides and takes the marks off.
+      -- The rest is in a statement of its own, which PostgreSQL compiles only in a transaction
+      -- that reaches it (2 % of a call, callgrind).
+      select w.wake_state into v_wake_state
+      from graphile_worker._private_inline_wake_state(pg_catalog.now()) as w;
+      if v_wake_state <> 'quiet' then
         if pg_catalog.pg_notification_queue_usage() < 0.5
            and graphile_worker._private_wake_runners() then
           perform pg_catalog.pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');

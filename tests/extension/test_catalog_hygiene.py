@@ -44,6 +44,7 @@ def test_hygiene_inlined_helpers_can_be_inlined_and_are(db: psycopg.Connection) 
         "graphile_worker._private_inline_job_args_flagged",
         "graphile_worker._private_inline_job_row",
         "graphile_worker._private_inline_job_state",
+        "graphile_worker._private_inline_wake_state",
     ]
     for h in helpers:
         assert (h["lanname"], h["prosecdef"], h["proisstrict"], h["proconfig"]) == (
@@ -72,6 +73,11 @@ def test_hygiene_inlined_helpers_can_be_inlined_and_are(db: psycopg.Connection) 
     # parallel (count_jobs over the whole table)
     assert scalar(db, "select proparallel from pg_proc where oid = 'graphile_worker."
                   "_private_inline_job_state'::regproc") == "s"
+    plan = "\n".join(r["QUERY PLAN"] for r in rows(
+        db,
+        "explain (verbose, costs off) "
+        "select w.wake_state from graphile_worker._private_inline_wake_state(now()) as w"))
+    assert "_private_inline" not in plan and "_private_wait_marks" in plan, plan
 
 
 def test_hygiene_every_public_function_view_and_type_has_a_comment(

@@ -7,7 +7,7 @@
 -- statement, and each call of another plpgsql function, costs a call of add_job as much as
 -- the row's own insert does (executor start, expressions compiled per transaction): measured
 -- with callgrind (instructions per transaction of one add_job, docs/scaling.md), 546,000
--- before, about 452,000 this way, against 274,000 for the bare insert. When the task and
+-- before, about 457,000 this way, against 273,000 for the bare insert. When the task and
 -- queue exist, one statement does the rest: for a job without a key, an insert of the row add_jobs
 -- inserts (_private_inline_job_row; its own statement, as ON CONFLICT costs a job without a key
 -- about a third more, a speculative insertion); for a key, add_jobs' upsert
@@ -45,7 +45,7 @@ declare
   v_job graphile_worker._private_jobs;
   v_dedupe boolean;
   v_specs graphile_worker.job_spec[];  -- the job as add_jobs' spec
-  v_wake boolean;
+  v_wake_state text;
 begin
   if add_job.job_key is null and add_job.queue_name is null and add_job.flags is null
      and graphile_worker._private_inline_job_args_flagged(
@@ -61,18 +61,13 @@ begin
       add_job.max_attempts::smallint, null, add_job.priority::smallint, null) as r
     returning * into v_job;
     if found then
-      -- _private_wake_runners' first test, read here in one statement: quiet while runners
-      -- are marked, fresh, and none waits (the enqueues of a busy fleet); otherwise it decides
-      -- and takes the marks off. The rest of the test is in a statement of its own, which
-      -- PostgreSQL compiles only in a transaction that reaches it (2 % of a call, callgrind).
-      select coalesce(bool_or(m.waiting)
-                      or not bool_or(m.marked_at > pg_catalog.now() - interval '10 minutes'),
-                      true)
-        or pg_catalog.current_setting('graphile_worker.notify_inserts', true)
-           is not distinct from 'always'
-      into v_wake
-      from graphile_worker._private_wait_marks as m;
-      if v_wake then
+      -- _private_wake_runners' test, read here in one statement: a quiet enqueue (a busy
+      -- fleet's) stops here; otherwise _private_wake_runners decides and takes the marks off.
+      -- The rest is in a statement of its own, which PostgreSQL compiles only in a transaction
+      -- that reaches it (2 % of a call, callgrind).
+      select w.wake_state into v_wake_state
+      from graphile_worker._private_inline_wake_state(pg_catalog.now()) as w;
+      if v_wake_state <> 'quiet' then
         if pg_catalog.pg_notification_queue_usage() < 0.5
            and graphile_worker._private_wake_runners() then
           perform pg_catalog.pg_notify('jobs:insert', '{"r":' || random()::text || ',"count":1}');
